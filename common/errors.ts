@@ -1,0 +1,59 @@
+import { ApplicationFailure } from "@temporalio/common";
+
+/**
+ * Every expected failure in the system carries one of these codes, end to end: activities throw
+ * them as ApplicationFailure types, workflows catch by type, the Operation row records them and
+ * the API maps them to problem+json. Add a code here before throwing it anywhere.
+ */
+export const ERROR_CODES = [
+  // input and state
+  "VALIDATION_FAILED",
+  "NOT_FOUND",
+  "CONFLICT",
+  "OPERATION_IN_PROGRESS",
+  "IDEMPOTENCY_KEY_REUSED",
+  "UNAUTHORIZED",
+  "PAYLOAD_TOO_LARGE",
+  // placement and capacity
+  "NO_HOST_AVAILABLE",
+  "INSUFFICIENT_CAPACITY",
+  // host and hypervisor
+  "HOST_UNREACHABLE",
+  "HYPERVISOR_ERROR",
+  "DOMAIN_START_FAILED",
+  "DOMAIN_NOT_RUNNING",
+  // storage
+  "STORAGE_ERROR",
+  "POOL_NOT_FOUND",
+  "POOL_UNAVAILABLE",
+  "VOLUME_NOT_FOUND",
+  "VOLUME_IN_USE",
+  "INVALID_PATH",
+  "COMMAND_FAILED",
+  "COMMAND_TIMEOUT",
+  // images
+  "DOWNLOAD_FAILED",
+  "CHECKSUM_MISMATCH",
+  "CONTENT_TOO_LARGE",
+  "CONTENT_TYPE_MISMATCH",
+  // lifecycle
+  "CANCELLED",
+  "WORKFLOW_ABORTED",
+  "INTERNAL",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+/** A failure retrying cannot fix (bad input, missing resource, checksum mismatch, ...). */
+export function permanentFailure(code: ErrorCode, message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type: code, message, nonRetryable: true, details: details === undefined ? [] : [details] });
+}
+
+/** A failure that may pass (host busy, daemon restarting): Temporal retries it per the policy. */
+export function transientFailure(code: ErrorCode, message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type: code, message, nonRetryable: false, details: details === undefined ? [] : [details] });
+}
