@@ -29,6 +29,8 @@ export const ERROR_CODES = [
   "VOLUME_NOT_FOUND",
   "VOLUME_IN_USE",
   "INVALID_PATH",
+  /** The pool's kind cannot do this at all (e.g. snapshots of a raw iSCSI LUN): never retry. */
+  "NOT_SUPPORTED",
   "COMMAND_FAILED",
   "COMMAND_TIMEOUT",
   // images

@@ -1,0 +1,95 @@
+import type { PrismaClient } from "@prisma/client";
+import { permanentFailure } from "../../common/errors";
+
+export interface PlacementPolicy {
+  cpuAllocationRatio: number;
+  memoryAllocationRatio: number;
+}
+
+export interface Placement {
+  hostId: string;
+  poolId: string;
+}
+
+interface CandidateRow {
+  hostId: string;
+  poolId: string;
+}
+
+/**
+ * Chooses a host for a VM and reserves its CPU and memory in one transaction. The reservation is
+ * the VM row's hostId: capacity in use is the sum over VMs placed on a host, so releasing is
+ * clearing hostId and nothing can drift. The host row is locked (FOR UPDATE) so two placements
+ * racing for the last slot cannot both win. Idempotent: a VM already placed keeps its placement.
+ */
+export function createPlacementActivities(prisma: PrismaClient, policy: PlacementPolicy) {
+  return {
+    async placeVm(vmId: string): Promise<Placement> {
+      return prisma.$transaction(async (tx) => {
+        const [vm] = await tx.$queryRaw<{ hostId: string | null; poolId: string | null; vcpus: number; memoryMiB: number; name: string; bootVolumeId: string; diskSizeGiB: number }[]>`
+          SELECT "hostId", "poolId", vcpus, "memoryMiB", name, "bootVolumeId", "diskSizeGiB" FROM "Vm" WHERE id = ${vmId} FOR UPDATE`;
+        if (!vm) throw permanentFailure("NOT_FOUND", `VM ${vmId} does not exist`);
+        if (vm.hostId && vm.poolId) return { hostId: vm.hostId, poolId: vm.poolId };
+
+        // Hosts with the pool (or, with no pool asked for, a local directory pool) assigned and
+        // healthy, online, with room for the VM; least loaded memory first.
+        const candidates = await tx.$queryRaw<CandidateRow[]>`
+          SELECT h.id AS "hostId", ph."poolId" AS "poolId"
+          FROM "Host" h
+          JOIN "StoragePoolHost" ph ON ph."hostId" = h.id AND ph.health = 'healthy'
+          JOIN "StoragePool" p ON p.id = ph."poolId"
+          LEFT JOIN LATERAL (
+            SELECT COALESCE(SUM(v.vcpus), 0) AS cpu, COALESCE(SUM(v."memoryMiB"), 0) AS mem
+            FROM "Vm" v WHERE v."hostId" = h.id
+          ) used ON true
+          WHERE h.state = 'ONLINE'
+            AND (${vm.poolId}::text IS NULL AND p.kind = 'dir' OR p.id = ${vm.poolId})
+            AND used.cpu + ${vm.vcpus} <= h."cpuCount" * ${policy.cpuAllocationRatio}::float8
+            AND used.mem + ${vm.memoryMiB} <= h."memoryMiB" * ${policy.memoryAllocationRatio}::float8
+          ORDER BY used.mem::float8 / h."memoryMiB" ASC, h.id ASC
+          LIMIT 1`;
+        const chosen = candidates[0];
+        if (!chosen) {
+          throw permanentFailure(
+            "NO_HOST_AVAILABLE",
+            `no online host has ${vm.vcpus} vCPU and ${vm.memoryMiB} MiB free${vm.poolId ? ` with pool ${vm.poolId} healthy` : ""}`,
+          );
+        }
+        // Serialise placements on this host: re-check under the host's row lock.
+        await tx.$queryRaw`SELECT id FROM "Host" WHERE id = ${chosen.hostId} FOR UPDATE`;
+        const [used] = await tx.$queryRaw<{ cpu: number; mem: number }[]>`
+          SELECT COALESCE(SUM(vcpus), 0)::int AS cpu, COALESCE(SUM("memoryMiB"), 0)::int AS mem FROM "Vm" WHERE "hostId" = ${chosen.hostId}`;
+        const host = await tx.host.findUniqueOrThrow({ where: { id: chosen.hostId } });
+        if (
+          (used?.cpu ?? 0) + vm.vcpus > host.cpuCount * policy.cpuAllocationRatio ||
+          (used?.mem ?? 0) + vm.memoryMiB > host.memoryMiB * policy.memoryAllocationRatio
+        ) {
+          throw permanentFailure("INSUFFICIENT_CAPACITY", `host ${chosen.hostId} filled up while placing VM ${vmId}`);
+        }
+        await tx.vm.update({ where: { id: vmId }, data: { hostId: chosen.hostId, poolId: chosen.poolId } });
+        // The boot volume's record exists before its disk does, so no disk is ever unaccounted for.
+        await tx.volume.upsert({
+          where: { id: vm.bootVolumeId },
+          create: {
+            id: vm.bootVolumeId,
+            name: `${vm.name}-boot`,
+            poolId: chosen.poolId,
+            hostId: chosen.hostId,
+            vmId,
+            sizeBytes: BigInt(vm.diskSizeGiB) * BigInt(1024 ** 3),
+          },
+          update: { poolId: chosen.poolId, hostId: chosen.hostId },
+        });
+        return { hostId: chosen.hostId, poolId: chosen.poolId };
+      });
+    },
+
+    /** Undo of placeVm: gives the host's CPU and memory back and drops the unmade boot volume's record. Idempotent. */
+    async releaseVm(vmId: string): Promise<void> {
+      await prisma.$transaction([
+        prisma.volume.deleteMany({ where: { vmId, state: "CREATING" } }),
+        prisma.vm.updateMany({ where: { id: vmId }, data: { hostId: null } }),
+      ]);
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * What the host worker needs from a hypervisor, whatever reaches it: the @unraid/libvirt binding
+ * for what it covers and virsh (argument arrays) for what it lacks, behind this one interface.
+ */
+export type DomainState = "running" | "paused" | "shutdown" | "shutoff" | "crashed" | "suspended" | "unknown";
+
+export interface NodeFacts {
+  hostname: string;
+  cpus: number;
+  memoryMiB: number;
+}
+
+export interface Hypervisor {
+  readonly uri: string;
+  nodeFacts(): Promise<NodeFacts>;
+  /** Defines or redefines (same name and UUID) a persistent domain. */
+  defineDomain(xml: string): Promise<void>;
+  /** Null when no domain of that name is defined. */
+  domainState(name: string): Promise<DomainState | null>;
+  domainXml(name: string): Promise<string>;
+  listDomainNames(): Promise<string[]>;
+  startDomain(name: string): Promise<void>;
+  /** Asks the guest to power off (ACPI); returns at once. */
+  shutdownDomain(name: string): Promise<void>;
+  /** Asks the guest to reboot (ACPI or agent); returns at once. */
+  rebootDomain(name: string): Promise<void>;
+  /** Pulls the plug. */
+  destroyDomain(name: string): Promise<void>;
+  undefineDomain(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** libvirt's "no such domain", the answer every idempotent undo treats as success. */
+export function isDomainNotFound(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /Domain not found|no domain with matching|failed to get domain/i.test(message);
+}

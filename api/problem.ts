@@ -1,0 +1,63 @@
+import { randomUUID } from "node:crypto";
+import type { ErrorRequestHandler, RequestHandler } from "express";
+import type { ErrorCode } from "../common/errors";
+
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  VALIDATION_FAILED: 400,
+  INVALID_PATH: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  OPERATION_IN_PROGRESS: 409,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  PAYLOAD_TOO_LARGE: 413,
+  HOST_UNREACHABLE: 503,
+};
+
+/** An error the API answers with as RFC 9457 problem+json; `code` is stable, for programs. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly status: number = STATUS_BY_CODE[code] ?? 500,
+  ) {
+    super(message);
+  }
+}
+
+const TITLES: Partial<Record<ErrorCode, string>> = {
+  VALIDATION_FAILED: "The request is not valid",
+  UNAUTHORIZED: "Authentication required",
+  NOT_FOUND: "No such resource",
+  CONFLICT: "The resource is not in a state that allows this",
+  OPERATION_IN_PROGRESS: "Another operation is running on this resource",
+  IDEMPOTENCY_KEY_REUSED: "This Idempotency-Key was used for a different request",
+  PAYLOAD_TOO_LARGE: "The request body is too large",
+  INTERNAL: "Internal error",
+};
+
+function send(res: Parameters<ErrorRequestHandler>[2], status: number, code: ErrorCode, detail: string, instance: string, extra: Record<string, unknown> = {}) {
+  res
+    .status(status)
+    .type("application/problem+json")
+    .json({ type: `https://quantix.dev/problems/${code.toLowerCase().replace(/_/g, "-")}`, title: TITLES[code] ?? code, status, detail, code, instance, ...extra });
+}
+
+export const notFoundHandler: RequestHandler = (req, res) => {
+  send(res, 404, "NOT_FOUND", `no route ${req.method} ${req.path}`, req.originalUrl);
+};
+
+/** Turns every error into problem+json; internal errors are logged and hidden behind a log id. */
+export const problemHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  if (err instanceof ApiError) return send(res, err.status, err.code, err.message, req.originalUrl, err.extra);
+  // body-parser's errors: oversize and malformed JSON bodies.
+  const parserError = err as { type?: string; status?: number; message?: string };
+  if (parserError.type === "entity.too.large") return send(res, 413, "PAYLOAD_TOO_LARGE", parserError.message ?? "body too large", req.originalUrl);
+  if (parserError.type === "entity.parse.failed" || parserError.type === "encoding.unsupported" || parserError.status === 400) {
+    return send(res, 400, "VALIDATION_FAILED", `malformed request body: ${parserError.message ?? "unreadable"}`, req.originalUrl);
+  }
+  const logId = randomUUID();
+  console.error(`[api] internal error ${logId} on ${req.method} ${req.originalUrl}:`, err);
+  return send(res, 500, "INTERNAL", `internal error; log id ${logId}`, req.originalUrl, { logId });
+};

@@ -1,0 +1,52 @@
+import { Router } from "express";
+import type { ApiContext } from "../use-cases/context";
+import { createVm, deleteVm, powerAction, requireVm } from "../use-cases/vms";
+import type { StartedOperation } from "../use-cases/start-operation";
+import { presentOperation, presentVm } from "../presenters";
+import { createVmBody, idParam, powerActionBody, powerActionParam } from "../schemas";
+import { idempotencyKey, parse } from "../validate";
+
+export function vmRoutes(ctx: ApiContext): Router {
+  const router = Router();
+
+  /** 202 + Location of the operation; a replayed Idempotency-Key answers with the same operation. */
+  const accepted = (res: import("express").Response, started: StartedOperation, extra: Record<string, unknown> = {}) => {
+    res
+      .status(202)
+      .location(`/v1/operations/${started.operation.id}`)
+      .set("Idempotent-Replayed", String(started.replayed))
+      .json({ operationId: started.operation.id, operation: presentOperation(ctx.config, started.operation), ...extra });
+  };
+
+  router.post("/", async (req, res) => {
+    const body = parse(createVmBody, req.body, "body");
+    const started = await createVm(ctx, body, res.locals.user, idempotencyKey(req.get("idempotency-key")));
+    accepted(res, started, { vmId: started.vmId, vm: `/v1/vms/${started.vmId}` });
+  });
+
+  router.get("/", async (_req, res) => {
+    const vms = await ctx.prisma.vm.findMany({ orderBy: { createdAt: "asc" }, include: { volumes: true } });
+    res.json({ items: vms.map(presentVm) });
+  });
+
+  router.get("/:id", async (req, res) => {
+    const vmId = parse(idParam, req.params.id, "VM id");
+    await requireVm(ctx, vmId);
+    const vm = await ctx.prisma.vm.findUniqueOrThrow({ where: { id: vmId }, include: { volumes: true } });
+    res.json(presentVm(vm));
+  });
+
+  router.delete("/:id", async (req, res) => {
+    const vmId = parse(idParam, req.params.id, "VM id");
+    accepted(res, await deleteVm(ctx, vmId, res.locals.user, idempotencyKey(req.get("idempotency-key"))));
+  });
+
+  router.post("/:id/actions/:action", async (req, res) => {
+    const vmId = parse(idParam, req.params.id, "VM id");
+    const action = parse(powerActionParam, req.params.action, "action");
+    const options = parse(powerActionBody, req.body ?? {}, "body");
+    accepted(res, await powerAction(ctx, vmId, action, options, res.locals.user, idempotencyKey(req.get("idempotency-key"))));
+  });
+
+  return router;
+}

@@ -1,0 +1,71 @@
+/**
+ * The REST API process: starts workflows and reads state from PostgreSQL.
+ *
+ *   DATABASE_URL=... QX_API_TOKENS=secret=alice QX_API_PORT=8080 tsx api/server.ts
+ */
+import type { Server } from "node:http";
+import { Client, Connection } from "@temporalio/client";
+import { controlPlaneConfigFromEnv, type ControlPlaneConfig } from "../common/config";
+import { createPrismaClient } from "../common/database";
+import { createApp } from "./app";
+import { parseApiTokens } from "./auth";
+
+export interface RunningApi {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface ApiOptions {
+  databaseUrl: string;
+  config: ControlPlaneConfig;
+  tokens: Map<string, string>;
+  port: number;
+  host?: string;
+}
+
+/** Starts the API in this process (jest runs it in-process against real PostgreSQL and Temporal). */
+export async function startApi(options: ApiOptions): Promise<RunningApi> {
+  const prisma = createPrismaClient(options.databaseUrl);
+  const connection = await Connection.connect({ address: options.config.temporalAddress });
+  const temporal = new Client({ connection, namespace: options.config.temporalNamespace });
+  const app = createApp({ prisma, temporal, config: options.config }, options.tokens);
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(options.port, options.host ?? "127.0.0.1", () => resolve(s));
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  return {
+    url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+    async stop() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await connection.close();
+      await prisma.$disconnect();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) throw new Error("DATABASE_URL is required");
+  const tokens = parseApiTokens(process.env.QX_API_TOKENS ?? "");
+  if (tokens.size === 0) throw new Error("QX_API_TOKENS is required (token=user[,token=user...])");
+  const api = await startApi({
+    databaseUrl,
+    config: controlPlaneConfigFromEnv(),
+    tokens,
+    port: Number(process.env.QX_API_PORT ?? 8080),
+    host: process.env.QX_API_HOST ?? "127.0.0.1",
+  });
+  console.log(`API listening on ${api.url}`);
+  const shutdown = () => void api.stop().then(() => process.exit(0));
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

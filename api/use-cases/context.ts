@@ -1,0 +1,10 @@
+import type { PrismaClient } from "@prisma/client";
+import type { Client } from "@temporalio/client";
+import type { ControlPlaneConfig } from "../../common/config";
+
+/** What every use case works with. */
+export interface ApiContext {
+  prisma: PrismaClient;
+  temporal: Client;
+  config: ControlPlaneConfig;
+}

@@ -1,0 +1,172 @@
+import { createHash, randomUUID } from "node:crypto";
+import { Prisma, type Operation } from "@prisma/client";
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from "@temporalio/client";
+import type { SearchAttributePair } from "@temporalio/common";
+import { OPERATION_ID, OPERATION_TYPE } from "../../common/search-attributes";
+import { operationWorkflowId, type OperationTargetType, type OperationType } from "../../common/operations";
+import { ApiError } from "../problem";
+import type { ApiContext } from "./context";
+
+export interface OperationRequest {
+  type: OperationType;
+  targetType: OperationTargetType;
+  targetId: string;
+  requestedBy: string;
+  idempotencyKey?: string;
+  /** What the caller sent; a reused Idempotency-Key with another body is refused. */
+  requestBody: unknown;
+  /** The workflow to run and its arguments, given the new operation's id. */
+  workflowType: string;
+  workflowArgs: (operationId: string) => unknown[];
+  /** One line for the Temporal UI's workflow list. */
+  summary: string;
+  searchAttributes: SearchAttributePair[];
+  /** Writes that must commit together with the operation row (e.g. the new VM's rows). */
+  inTransaction?: (tx: Prisma.TransactionClient) => Promise<void>;
+}
+
+export interface StartedOperation {
+  operation: Operation;
+  /** True when an earlier request with the same Idempotency-Key already started it. */
+  replayed: boolean;
+}
+
+const ACTIVE_STATES = ["PENDING", "RUNNING", "COMPENSATING"] as const;
+
+// An operation row whose workflow never started (API crashed between commit and start) is
+// presumed dead after this long; younger ones may still be starting.
+const ORPHANED_PENDING_AFTER_MS = 30_000;
+
+function hashRequest(body: unknown): string {
+  return createHash("sha256").update(JSON.stringify(body ?? null)).digest("hex");
+}
+
+/**
+ * Records an operation and starts its workflow. The database serialises operations on one
+ * target (a partial unique index allows one unfinished operation per target), so a second
+ * mutating request gets 409 naming the running one. A lock whose workflow is gone (terminated
+ * by hand, never started) is released instead of blocking the resource forever.
+ */
+export async function startOperation(ctx: ApiContext, request: OperationRequest): Promise<StartedOperation> {
+  const requestHash = hashRequest(request.requestBody);
+  const replay = await findReplay(ctx, request, requestHash);
+  if (replay) return { operation: replay, replayed: true };
+
+  const operationId = randomUUID();
+  const workflowId = operationWorkflowId(request.type, request.targetId, operationId);
+  let operation: Operation;
+  try {
+    operation = await insertOperation(ctx, request, { operationId, workflowId, requestHash });
+  } catch (err) {
+    if (!(err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002")) throw err;
+    const raced = await findReplay(ctx, request, requestHash);
+    if (raced) return { operation: raced, replayed: true };
+    const active = await ctx.prisma.operation.findFirst({
+      where: { targetType: request.targetType, targetId: request.targetId, state: { in: [...ACTIVE_STATES] } },
+    });
+    if (active && (await releaseIfAbandoned(ctx, active))) return startOperation(ctx, request);
+    if (active) {
+      throw new ApiError("OPERATION_IN_PROGRESS", `operation ${active.id} (${active.type}) is running on ${request.targetType} ${request.targetId}`, {
+        operationId: active.id,
+        operation: `/v1/operations/${active.id}`,
+      });
+    }
+    throw err;
+  }
+
+  try {
+    await ctx.temporal.workflow.start(request.workflowType, {
+      taskQueue: ctx.config.controlPlaneQueue,
+      workflowId,
+      args: request.workflowArgs(operationId),
+      typedSearchAttributes: [
+        ...request.searchAttributes,
+        { key: OPERATION_TYPE, value: request.type },
+        { key: OPERATION_ID, value: operationId },
+      ],
+      staticSummary: request.summary,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+      await abandonOperation(ctx, operation, `the workflow could not be started: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+  return { operation, replayed: false };
+}
+
+async function findReplay(ctx: ApiContext, request: OperationRequest, requestHash: string): Promise<Operation | null> {
+  if (!request.idempotencyKey) return null;
+  const existing = await ctx.prisma.operation.findUnique({
+    where: { requestedBy_idempotencyKey: { requestedBy: request.requestedBy, idempotencyKey: request.idempotencyKey } },
+  });
+  // A create's target id is minted per request, so only the body identifies a repeated create.
+  const sameTarget = request.type === "create-vm" || existing?.targetId === request.targetId;
+  if (existing && (existing.requestHash !== requestHash || existing.type !== request.type || !sameTarget)) {
+    throw new ApiError("IDEMPOTENCY_KEY_REUSED", `Idempotency-Key ${request.idempotencyKey} was used for a different request (operation ${existing.id})`, {
+      operationId: existing.id,
+    });
+  }
+  return existing;
+}
+
+function insertOperation(ctx: ApiContext, request: OperationRequest, ids: { operationId: string; workflowId: string; requestHash: string }): Promise<Operation> {
+  return ctx.prisma.$transaction(async (tx) => {
+    await request.inTransaction?.(tx);
+    return tx.operation.create({
+      data: {
+        id: ids.operationId,
+        type: request.type,
+        targetType: request.targetType,
+        targetId: request.targetId,
+        requestedBy: request.requestedBy,
+        idempotencyKey: request.idempotencyKey ?? null,
+        requestHash: ids.requestHash,
+        workflowId: ids.workflowId,
+        input: (request.requestBody ?? {}) as Prisma.InputJsonValue,
+      },
+    });
+  });
+}
+
+/**
+ * True (and the operation closed as FAILED/WORKFLOW_ABORTED) when its workflow is no longer
+ * running although the row says it is: terminated from the Temporal UI, timed out, or never
+ * started. Also used when an operation is read, so no row shows RUNNING forever.
+ */
+export async function releaseIfAbandoned(ctx: ApiContext, operation: Operation): Promise<boolean> {
+  if (!(ACTIVE_STATES as readonly string[]).includes(operation.state)) return false;
+  let closedBecause: string;
+  try {
+    const description = await ctx.temporal.workflow.getHandle(operation.workflowId).describe();
+    if (description.status.name === "RUNNING") return false;
+    // Completed/failed/cancelled workflows write their own final state; give a just-finished one a moment.
+    if (["COMPLETED", "FAILED", "CANCELLED"].includes(description.status.name)) {
+      const fresh = await ctx.prisma.operation.findUnique({ where: { id: operation.id } });
+      if (fresh && !(ACTIVE_STATES as readonly string[]).includes(fresh.state)) return true;
+    }
+    closedBecause = `its workflow ended as ${description.status.name} without closing the operation`;
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    if (Date.now() - operation.createdAt.getTime() < ORPHANED_PENDING_AFTER_MS) return false;
+    closedBecause = "its workflow was never started";
+  }
+  await abandonOperation(ctx, operation, closedBecause);
+  return true;
+}
+
+async function abandonOperation(ctx: ApiContext, operation: Operation, reason: string): Promise<void> {
+  await ctx.prisma.$transaction(async (tx) => {
+    await tx.operation.updateMany({
+      where: { id: operation.id, state: { in: [...ACTIVE_STATES] } },
+      data: { state: "FAILED", errorCode: "WORKFLOW_ABORTED", errorMessage: reason, finishedAt: new Date(), currentStep: null },
+    });
+    // The resource must not stay in a transitional state: it is marked FAILED for the user to act on.
+    if (operation.targetType === "vm") {
+      await tx.vm.updateMany({
+        where: { id: operation.targetId, state: { in: ["CREATING", "DELETING"] } },
+        data: { state: "FAILED", errorCode: "WORKFLOW_ABORTED", errorMessage: reason },
+      });
+    }
+  });
+}

@@ -1,0 +1,103 @@
+import { randomUUID } from "node:crypto";
+import type { Vm } from "@prisma/client";
+import { HOST_ID, VM_ID } from "../../common/search-attributes";
+import type { VmPowerAction } from "../../common/operations";
+import type { CreateVmInput } from "../../workflows/create-vm";
+import type { DeleteVmInput } from "../../workflows/delete-vm";
+import type { PowerVmInput } from "../../workflows/power-vm";
+import { ApiError } from "../problem";
+import type { CreateVmBody } from "../schemas";
+import type { ApiContext } from "./context";
+import { startOperation, type StartedOperation } from "./start-operation";
+
+const DEFAULT_STOP_TIMEOUT_SECONDS = 120;
+
+function hostTimeouts(ctx: ApiContext) {
+  return { hostScheduleToStartMs: ctx.config.hostScheduleToStartMs };
+}
+
+export async function requireVm(ctx: ApiContext, vmId: string): Promise<Vm> {
+  const vm = await ctx.prisma.vm.findUnique({ where: { id: vmId } });
+  if (!vm) throw new ApiError("NOT_FOUND", `VM ${vmId} does not exist`);
+  return vm;
+}
+
+/** Records the VM and its boot volume (ids chosen here, before any side effect) and starts createVm. */
+export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string, idempotencyKey?: string): Promise<StartedOperation & { vmId: string }> {
+  const vmId = randomUUID();
+  const started = await startOperation(ctx, {
+    type: "create-vm",
+    targetType: "vm",
+    targetId: vmId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: body,
+    workflowType: "createVm",
+    workflowArgs: (operationId): [CreateVmInput] => [{ operationId, vmId, timeouts: hostTimeouts(ctx) }],
+    summary: `Create VM ${body.name} (${body.vcpus} vCPU, ${body.memoryMiB} MiB, ${body.diskSizeGiB} GiB)`,
+    searchAttributes: [{ key: VM_ID, value: vmId }],
+    inTransaction: async (tx) => {
+      if (body.poolId && !(await tx.storagePool.findUnique({ where: { id: body.poolId } }))) {
+        throw new ApiError("VALIDATION_FAILED", `pool ${body.poolId} does not exist`);
+      }
+      await tx.vm.create({
+        data: {
+          id: vmId,
+          name: body.name,
+          vcpus: body.vcpus,
+          memoryMiB: body.memoryMiB,
+          diskSizeGiB: body.diskSizeGiB,
+          poolId: body.poolId ?? null,
+          baseImage: body.baseImage ?? null,
+          bootVolumeId: randomUUID(),
+          state: "CREATING",
+        },
+      });
+    },
+  });
+  return { ...started, vmId: started.operation.targetId };
+}
+
+export async function deleteVm(ctx: ApiContext, vmId: string, user: string, idempotencyKey?: string): Promise<StartedOperation> {
+  const vm = await requireVm(ctx, vmId);
+  return startOperation(ctx, {
+    type: "delete-vm",
+    targetType: "vm",
+    targetId: vmId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: {},
+    workflowType: "deleteVm",
+    workflowArgs: (operationId): [DeleteVmInput] => [{ operationId, vmId, timeouts: hostTimeouts(ctx) }],
+    summary: `Delete VM ${vm.name}`,
+    searchAttributes: [{ key: VM_ID, value: vmId }, ...(vm.hostId ? [{ key: HOST_ID, value: vm.hostId }] : [])],
+  });
+}
+
+export async function powerAction(
+  ctx: ApiContext,
+  vmId: string,
+  action: VmPowerAction,
+  options: { timeoutSeconds?: number },
+  user: string,
+  idempotencyKey?: string,
+): Promise<StartedOperation> {
+  const vm = await requireVm(ctx, vmId);
+  if (vm.state !== "RUNNING" && vm.state !== "STOPPED") {
+    throw new ApiError("CONFLICT", `VM ${vmId} is ${vm.state}; power actions need it RUNNING or STOPPED`);
+  }
+  return startOperation(ctx, {
+    type: `${action}-vm`,
+    targetType: "vm",
+    targetId: vmId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: options,
+    workflowType: "powerVm",
+    workflowArgs: (operationId): [PowerVmInput] => [
+      { operationId, vmId, action, timeouts: hostTimeouts(ctx), stopTimeoutMs: (options.timeoutSeconds ?? DEFAULT_STOP_TIMEOUT_SECONDS) * 1000 },
+    ],
+    summary: `${action} VM ${vm.name}`,
+    searchAttributes: [{ key: VM_ID, value: vmId }, ...(vm.hostId ? [{ key: HOST_ID, value: vm.hostId }] : [])],
+  });
+}

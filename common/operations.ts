@@ -1,0 +1,26 @@
+/**
+ * The operations a user can start. Each one is a workflow run with an Operation row; the type
+ * names the workflow in the API, the Operation row, the workflow id and the search attributes.
+ */
+export const VM_POWER_ACTIONS = ["start", "stop", "force-stop", "reboot"] as const;
+export type VmPowerAction = (typeof VM_POWER_ACTIONS)[number];
+
+export type OperationType = "create-vm" | "delete-vm" | `${VmPowerAction}-vm`;
+
+export type OperationTargetType = "vm";
+
+/** Terminal states: an operation in one of these never changes again. */
+export const FINAL_OPERATION_STATES = ["COMPLETED", "FAILED", "CANCELLED"] as const;
+
+/**
+ * One builder for every operation's workflow id: it says what the workflow does and to what,
+ * e.g. `create-vm:6f1c...:a93e...`, so the Temporal UI list reads like an activity log.
+ */
+export function operationWorkflowId(type: OperationType, targetId: string, operationId: string): string {
+  return `${type}:${targetId}:${operationId}`;
+}
+
+/** The host announcement is keyed by host alone: one live announcement per host. */
+export function announceHostWorkflowId(hostId: string): string {
+  return `announce-host:${hostId}`;
+}

@@ -1,0 +1,7 @@
+/** Every workflow and control-plane activity (database, placement) runs here. */
+export const DEFAULT_CONTROL_PLANE_QUEUE = "control-plane";
+
+/** A hypervisor host's own queue: only that host's worker polls it, so work lands on that host. */
+export function hostTaskQueue(hostId: string): string {
+  return `host.${hostId}`;
+}

@@ -1,0 +1,52 @@
+/**
+ * The control-plane worker: runs every workflow, and the database/placement activities as local
+ * activities, on the control-plane queue. Host work goes to host queues (workers/host.ts).
+ *
+ *   DATABASE_URL=... QX_TEMPORAL_ADDRESS=127.0.0.1:7233 tsx workers/control-plane.ts
+ */
+import { NativeConnection, Worker, type WorkflowBundle } from "@temporalio/worker";
+import type { PrismaClient } from "@prisma/client";
+import { createDatabaseActivities, type DatabaseActivities } from "../activities/database";
+import { controlPlaneConfigFromEnv, type ControlPlaneConfig } from "../common/config";
+import { createPrismaClient } from "../common/database";
+
+export interface ControlPlaneWorkerOptions {
+  connection: NativeConnection;
+  config: ControlPlaneConfig;
+  prisma: PrismaClient;
+  /** A pre-built bundle (tests share one); otherwise workflows/ is bundled at start. */
+  workflowBundle?: WorkflowBundle;
+  /** Replaces the database activities (tests wrap them to inject failures). */
+  activities?: DatabaseActivities;
+}
+
+export function createControlPlaneWorker(options: ControlPlaneWorkerOptions): Promise<Worker> {
+  const { config } = options;
+  return Worker.create({
+    connection: options.connection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.controlPlaneQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve("../workflows") }),
+    activities: options.activities ?? createDatabaseActivities(options.prisma, config),
+  });
+}
+
+async function main(): Promise<void> {
+  const config = controlPlaneConfigFromEnv();
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) throw new Error("DATABASE_URL is required");
+  const prisma = createPrismaClient(databaseUrl);
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const worker = await createControlPlaneWorker({ connection, config, prisma });
+  console.log(`control-plane worker polling ${config.controlPlaneQueue} on ${config.temporalAddress}`);
+  await worker.run();
+  await prisma.$disconnect();
+  await connection.close();
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

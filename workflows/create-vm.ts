@@ -1,0 +1,64 @@
+/**
+ * createVm — runbook
+ *   1. validate       load the VM row; it must still be CREATING
+ *   2. place          pick a host with the CPU, memory and pool; reserve them   undo: release
+ *   3. create-disk    qcow2 boot disk on the host's pool (empty or on an image)  undo: delete disk
+ *   4. define-domain  domain XML (real XML builder) defined in libvirt           undo: undefine
+ *   5. start-domain   start the domain                                          undo: force stop
+ *   6. wait-running   until libvirt reports it running
+ *   7. record         VM RUNNING, volume READY — the point of no return: nothing after it can fail
+ * On any failure or cancel the undos run in reverse and the VM ends FAILED, holding nothing.
+ */
+import { upsertSearchAttributes } from "@temporalio/workflow";
+import { HOST_ID } from "../common/search-attributes";
+import { OperationSaga } from "./operation-saga";
+import { hostActivities, type HostCallTimeouts } from "./host-activities";
+import { database, expectVmState } from "./database-activities";
+
+export interface CreateVmInput {
+  operationId: string;
+  vmId: string;
+  timeouts: HostCallTimeouts;
+}
+
+// Disk creation and libvirt calls take well under a second; two minutes covers a loaded host.
+const HOST_STEP = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "10s", maximumAttempts: 3 } };
+// Waiting for "running" polls and heartbeats; a silent worker is presumed dead after 15 s.
+const WAIT_STEP = { startToCloseTimeout: "2m", heartbeatTimeout: "15s", retry: { maximumAttempts: 3 } };
+// Undos must not give up quickly: they are what keeps the host clean.
+const UNDO = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 10 } };
+
+const STEPS = 7;
+
+export async function createVm(input: CreateVmInput): Promise<void> {
+  const { vmId } = input;
+  const saga = new OperationSaga(input.operationId, STEPS);
+  await saga.begin();
+  try {
+    const vm = await saga.step("validate", async () => expectVmState(await database.loadVm(vmId), ["CREATING"]));
+    const placement = await saga.step("place", () => database.placeVm(vmId), () => database.releaseVm(vmId));
+    upsertSearchAttributes([{ key: HOST_ID, value: placement.hostId }]);
+
+    const host = hostActivities(placement.hostId, input.timeouts, HOST_STEP);
+    const hostUndo = hostActivities(placement.hostId, input.timeouts, UNDO);
+    const hostWait = hostActivities(placement.hostId, input.timeouts, WAIT_STEP);
+    const disk = { poolId: placement.poolId, volumeId: vm.bootVolumeId };
+
+    await saga.step(
+      "create-disk",
+      () => host.createDisk({ ...disk, sizeBytes: vm.diskSizeBytes, baseImage: vm.baseImage }),
+      () => hostUndo.deleteDisk(disk),
+    );
+    await saga.step(
+      "define-domain",
+      () => host.defineDomain({ vmId, displayName: vm.name, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, ...disk, bootVolumeId: vm.bootVolumeId }),
+      () => hostUndo.undefineDomain(vmId),
+    );
+    await saga.step("start-domain", () => host.startDomain(vmId), () => hostUndo.forceStopDomain(vmId));
+    await saga.step("wait-running", () => hostWait.waitForDomainRunning(vmId));
+    await saga.step("record", () => database.vmCreated({ vmId }));
+    await saga.succeed();
+  } catch (err) {
+    await saga.fail(err, (failure) => database.vmCreateFailed({ vmId, errorCode: failure.code, errorMessage: failure.message }));
+  }
+}

@@ -1,0 +1,109 @@
+import { CancellationScope, isCancellation, proxyLocalActivities } from "@temporalio/workflow";
+import type { DatabaseActivities } from "../activities/database";
+import { neverStarted, summariseFailure, type FailureSummary } from "./failures";
+
+// Writes to the operation record are local activities: they run in the control-plane worker next
+// to the workflow, without a round trip through the server's task queues for each step.
+const record = proxyLocalActivities<DatabaseActivities>({
+  startToCloseTimeout: "15s",
+  retry: { initialInterval: "200ms", maximumInterval: "5s", maximumAttempts: 20 },
+});
+
+interface Undo {
+  step: string;
+  run: () => Promise<unknown>;
+}
+
+export interface UndoFailure {
+  step: string;
+  code: string;
+  message: string;
+}
+
+/**
+ * A saga that keeps the Operation row current: each step is recorded with its start and end,
+ * each completed step's undo is registered, and on failure or cancellation the undos run in
+ * reverse inside a non-cancellable scope (a cancel still cleans up). Undos must be idempotent and
+ * accept "already gone": the failed step's own undo runs too, because a step that failed part-way
+ * (crash, timeout) may have left something behind; only a step that never reached its worker
+ * (schedule-to-start timeout) is skipped. A failed undo is recorded on the operation, never
+ * swallowed.
+ */
+export class OperationSaga {
+  private readonly undos: Undo[] = [];
+  private completed = 0;
+
+  constructor(
+    private readonly operationId: string,
+    private readonly totalSteps: number,
+  ) {}
+
+  async begin(): Promise<void> {
+    await record.operationStarted(this.operationId);
+  }
+
+  private progress(): number {
+    return Math.min(99, Math.floor((this.completed / this.totalSteps) * 100));
+  }
+
+  /** Runs one step; `undo` (if any) reverses it. */
+  async step<T>(name: string, action: () => Promise<T>, undo?: () => Promise<unknown>): Promise<T> {
+    await record.stepStarted({ operationId: this.operationId, step: name, kind: "STEP", progress: this.progress() });
+    let result: T;
+    try {
+      result = await action();
+    } catch (err) {
+      if (undo && !neverStarted(err)) this.undos.push({ step: name, run: undo });
+      const failure = summariseFailure(err);
+      await CancellationScope.nonCancellable(() =>
+        record.stepFailed({ operationId: this.operationId, step: name, kind: "STEP", errorCode: failure.code, errorMessage: failure.message }),
+      );
+      throw err;
+    }
+    if (undo) this.undos.push({ step: name, run: undo });
+    this.completed += 1;
+    await record.stepCompleted({ operationId: this.operationId, step: name, kind: "STEP", progress: this.progress() });
+    return result;
+  }
+
+  async succeed(): Promise<void> {
+    await record.operationFinished({ operationId: this.operationId, state: "COMPLETED" });
+  }
+
+  /**
+   * Undoes every completed step, lets `onFailed` record the resource's final state, closes the
+   * operation as FAILED or CANCELLED, and rethrows so the workflow run ends failed/cancelled too.
+   */
+  async fail(err: unknown, onFailed: (failure: FailureSummary, undoFailures: UndoFailure[]) => Promise<void>): Promise<never> {
+    const failure = summariseFailure(err);
+    await CancellationScope.nonCancellable(async () => {
+      const undoFailures = await this.compensate();
+      await onFailed(failure, undoFailures);
+      const cleanup = undoFailures.length ? ` (undo failed: ${undoFailures.map((u) => `${u.step}: ${u.message}`).join("; ")})` : "";
+      await record.operationFinished({
+        operationId: this.operationId,
+        state: isCancellation(err) ? "CANCELLED" : "FAILED",
+        errorCode: failure.code,
+        errorMessage: failure.message + cleanup,
+      });
+    });
+    throw err;
+  }
+
+  private async compensate(): Promise<UndoFailure[]> {
+    const failures: UndoFailure[] = [];
+    for (const undo of [...this.undos].reverse()) {
+      const event = { operationId: this.operationId, step: undo.step, kind: "UNDO" as const };
+      await record.stepStarted({ ...event, progress: this.progress() });
+      try {
+        await undo.run();
+        await record.stepCompleted({ ...event, progress: this.progress() });
+      } catch (undoErr) {
+        const { code, message } = summariseFailure(undoErr);
+        failures.push({ step: undo.step, code, message });
+        await record.stepFailed({ ...event, errorCode: code, errorMessage: message });
+      }
+    }
+    return failures;
+  }
+}
