@@ -186,6 +186,6 @@ ALTER TABLE "OperationStep" ADD CONSTRAINT "OperationStep_operationId_fkey" FORE
 
 -- At most one unfinished operation per target: the database, not the API, serialises operations
 -- on a resource, so two racing requests cannot both start one. (Prisma's schema language has no
--- partial indexes; this one lives only here.)
+-- partial indexes, so this one lives only here.)
 CREATE UNIQUE INDEX "Operation_one_active_per_target" ON "Operation"("targetType", "targetId")
   WHERE "state" IN ('PENDING', 'RUNNING', 'COMPENSATING');

@@ -1,0 +1,41 @@
+import { access } from "node:fs/promises";
+import path from "node:path";
+import { runCommand } from "../../common/exec";
+import type { TestHost, TestSystem } from "./system";
+
+export async function fileExists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+export function diskPath(host: TestHost, volumeId: string): string {
+  return path.join(host.poolDir, `${volumeId}.qcow2`);
+}
+
+export async function qemuImgInfo(file: string): Promise<{ format: string; "virtual-size": number; "backing-filename"?: string }> {
+  return JSON.parse((await runCommand("qemu-img", ["info", "--output=json", "-U", file])).stdout);
+}
+
+/**
+ * Nothing of a VM left on any host or in placement: no libvirt domain, no disk file, no volume
+ * row, no capacity held; the VM row (if any) is FAILED.
+ */
+export async function expectCleanSlate(system: TestSystem, vmId: string, bootVolumeId: string): Promise<void> {
+  expect(await system.domainState(vmId)).toBeNull();
+  for (const host of system.hosts) expect(await fileExists(diskPath(host, bootVolumeId))).toBe(false);
+  expect(await system.prisma.volume.count({ where: { id: bootVolumeId } })).toBe(0);
+  const vm = await system.prisma.vm.findUnique({ where: { id: vmId } });
+  if (vm) {
+    expect(vm.state).toBe("FAILED");
+    expect(vm.hostId).toBeNull();
+  }
+  const hosts = await system.request("GET", "/v1/hosts");
+  for (const host of hosts.body.items) expect(host.allocated).toEqual({ vcpus: 0, memoryMiB: 0 });
+}
+
+/** The operation recorded no failed undo (omicron's assert_no_failed_undo_steps). */
+export function expectNoFailedUndo(operation: { steps: { kind: string; state: string }[] }): void {
+  expect(operation.steps.filter((s) => s.kind === "UNDO" && s.state !== "COMPLETED")).toEqual([]);
+}

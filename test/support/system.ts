@@ -1,0 +1,232 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import path from "node:path";
+import { Client as PgClient } from "pg";
+import type { PrismaClient } from "@prisma/client";
+import { Client, Connection } from "@temporalio/client";
+import { NativeConnection, Runtime, bundleWorkflowCode, type Worker, type WorkflowBundle } from "@temporalio/worker";
+import { createDatabaseActivities, type DatabaseActivities } from "../../activities/database";
+import type { HostActivities } from "../../activities/host";
+import { domainName } from "../../activities/libvirt/domain-xml";
+import { parseApiTokens } from "../../api/auth";
+import { startApi, type RunningApi } from "../../api/server";
+import type { ControlPlaneConfig } from "../../common/config";
+import { localPoolId } from "../../common/config";
+import { createPrismaClient } from "../../common/database";
+import { runCommand } from "../../common/exec";
+import { announceHost, createHostRuntime, createHostWorker, type HostRuntime } from "../../workers/host";
+import { createControlPlaneWorker } from "../../workers/control-plane";
+import { withDatabase } from "../global-setup";
+import { TEST_TEMPORAL_ADDRESS, testPaths } from "./test-env";
+
+export const TEST_TOKEN = "test-token";
+export const TEST_USER = "tester";
+
+let sharedBundle: Promise<WorkflowBundle> | undefined;
+
+/** The workflows, bundled once per test file (bundling takes seconds; workers reuse it). */
+function workflowBundle(): Promise<WorkflowBundle> {
+  sharedBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve("../../workflows"), logger: quietLogger });
+  return sharedBundle;
+}
+
+// Workers log every failed workflow at WARN; the tests assert those failures, so only errors are shown.
+const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never;
+
+interface RunningWorker {
+  worker: Worker;
+  done: Promise<void>;
+}
+
+async function run(worker: Worker): Promise<RunningWorker> {
+  const done = worker.run();
+  return { worker, done };
+}
+
+async function stop(running: RunningWorker | undefined): Promise<void> {
+  if (!running) return;
+  if (running.worker.getState() === "RUNNING") running.worker.shutdown();
+  await running.done;
+}
+
+export interface TestHost {
+  id: string;
+  runtime: HostRuntime;
+  poolId: string;
+  poolDir: string;
+  worker?: RunningWorker;
+}
+
+export interface TestSystem {
+  api: RunningApi;
+  prisma: PrismaClient;
+  temporal: Client;
+  config: ControlPlaneConfig;
+  hosts: TestHost[];
+  /** The real database activities; wrap them to inject failures. */
+  databaseActivities: DatabaseActivities;
+  request(method: string, urlPath: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
+  /** Restarts the control-plane worker, optionally with replaced database activities. */
+  restartControlPlane(activities?: DatabaseActivities): Promise<void>;
+  stopHostWorker(host: TestHost): Promise<void>;
+  /** (Re)starts a host's worker, optionally with replaced host activities. */
+  startHostWorker(host: TestHost, activities?: HostActivities): Promise<void>;
+  waitForOperation(operationId: string, until?: (op: any) => boolean, timeoutMs?: number): Promise<any>;
+  /** libvirt's view of a VM's domain: its state, or null when no such domain is defined. */
+  domainState(vmId: string): Promise<string | null>;
+  shutdown(): Promise<void>;
+}
+
+export interface TestSystemOptions {
+  hostCount?: number;
+  hostScheduleToStartMs?: number;
+}
+
+/**
+ * A whole Quantix system for one test file, on the real services from global-setup: its own
+ * PostgreSQL database (cloned from the migrated template), its own control-plane queue and host
+ * ids on the shared Temporal server, real host workers driving the real libvirtd, and the API
+ * in-process on a random port.
+ */
+export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
+  Runtime.install({ logger: quietLogger });
+  const suffix = randomBytes(4).toString("hex");
+  const adminUrl = process.env.QX_TEST_ADMIN_DATABASE_URL;
+  if (!adminUrl) throw new Error("global-setup did not run");
+  const databaseName = `qx_test_${suffix}`;
+  const admin = new PgClient({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${databaseName} TEMPLATE ${testPaths.templateDatabase}`);
+  await admin.end();
+  const databaseUrl = withDatabase(adminUrl, databaseName);
+
+  const config: ControlPlaneConfig = {
+    temporalAddress: TEST_TEMPORAL_ADDRESS,
+    temporalNamespace: "default",
+    temporalUiUrl: "http://127.0.0.1:8244",
+    controlPlaneQueue: `control-plane-${suffix}`,
+    hostScheduleToStartMs: options.hostScheduleToStartMs ?? 30_000,
+    cpuAllocationRatio: 4,
+    memoryAllocationRatio: 1,
+  };
+  const prisma = createPrismaClient(databaseUrl);
+  const nativeConnection = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
+  const clientConnection = await Connection.connect({ address: TEST_TEMPORAL_ADDRESS });
+  const temporal = new Client({ connection: clientConnection });
+  const bundle = await workflowBundle();
+  const databaseActivities = createDatabaseActivities(prisma, config);
+
+  let controlPlane: RunningWorker | undefined;
+  const restartControlPlane = async (activities?: DatabaseActivities) => {
+    await stop(controlPlane);
+    controlPlane = await run(
+      await createControlPlaneWorker({ connection: nativeConnection, config, prisma, workflowBundle: bundle, activities: activities ?? databaseActivities }),
+    );
+  };
+  await restartControlPlane();
+
+  const workDir = path.join(testPaths.dataDir, `test-system-${suffix}`);
+  const hosts: TestHost[] = [];
+  for (let i = 0; i < (options.hostCount ?? 1); i++) {
+    const id = `t${suffix}-${String.fromCharCode(97 + i)}`;
+    const poolDir = path.join(workDir, id, "pool");
+    const runtime = await createHostRuntime({
+      hostId: id,
+      temporalAddress: TEST_TEMPORAL_ADDRESS,
+      temporalNamespace: "default",
+      controlPlaneQueue: config.controlPlaneQueue,
+      libvirtUri: "qemu:///system",
+      domainType: "kvm",
+      localPoolDir: poolDir,
+      consoleLogDir: path.join(workDir, id, "console"),
+    });
+    hosts.push({ id, runtime, poolId: localPoolId(id), poolDir });
+  }
+
+  const startHostWorker = async (host: TestHost, activities?: HostActivities) => {
+    await stop(host.worker);
+    host.worker = await run(await createHostWorker({ connection: nativeConnection, runtime: host.runtime, activities }));
+  };
+  for (const host of hosts) {
+    await startHostWorker(host);
+    await announceHost(temporal, host.runtime);
+  }
+
+  const api = await startApi({ databaseUrl, config, tokens: parseApiTokens(`${TEST_TOKEN}=${TEST_USER}`), port: 0 });
+
+  const request: TestSystem["request"] = async (method, urlPath, body, headers = {}) => {
+    const res = await fetch(api.url + urlPath, {
+      method,
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+  };
+
+  const waitForOperation: TestSystem["waitForOperation"] = async (
+    operationId,
+    until = (op) => ["COMPLETED", "FAILED", "CANCELLED"].includes(op.state),
+    timeoutMs = 90_000,
+  ) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await request("GET", `/v1/operations/${operationId}`);
+      if (res.status === 200 && until(res.body)) return res.body;
+      if (Date.now() > deadline) throw new Error(`operation ${operationId} still ${JSON.stringify(res.body)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  const domainState = async (vmId: string) => {
+    try {
+      return (await runCommand("virsh", ["-c", "qemu:///system", "domstate", domainName(vmId)])).stdout.trim();
+    } catch {
+      return null;
+    }
+  };
+
+  return {
+    api,
+    prisma,
+    temporal,
+    config,
+    hosts,
+    databaseActivities,
+    request,
+    restartControlPlane,
+    stopHostWorker: async (host) => {
+      await stop(host.worker);
+      host.worker = undefined;
+    },
+    startHostWorker,
+    waitForOperation,
+    domainState,
+    async shutdown() {
+      // Leave no guest behind, whatever a failed test left.
+      for (const vm of await prisma.vm.findMany()) {
+        const name = domainName(vm.id);
+        await runCommand("virsh", ["-c", "qemu:///system", "destroy", name]).catch(() => undefined);
+        await runCommand("virsh", ["-c", "qemu:///system", "undefine", name]).catch(() => undefined);
+      }
+      await api.stop();
+      await stop(controlPlane);
+      for (const host of hosts) {
+        await stop(host.worker);
+        await host.runtime.hypervisor.close();
+      }
+      await clientConnection.close();
+      await nativeConnection.close();
+      await prisma.$disconnect();
+      await rm(workDir, { recursive: true, force: true });
+      const cleanup = new PgClient({ connectionString: adminUrl });
+      await cleanup.connect();
+      await cleanup.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+      await cleanup.end();
+    },
+  };
+}
+
+export async function ensureDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+}
