@@ -13,12 +13,15 @@ rpcbind_pid_file=$dir/rpcbind.pid
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 listening() { ss -Hltn "sport = :$1" | grep -q .; }
+# The socket binds [::ffff:127.0.0.1]:2049, so check the port only; rpcinfo proves NFSv3 registered.
+ganesha_ready() { listening 2049 && rpcinfo -t 127.0.0.1 nfs 3 >/dev/null 2>&1; }
 
-# Waits until `check` passes while the daemon in pid file $1 is still alive; fails fast if it died.
+# wait_for PID_FILE NAME CHECK...: polls CHECK for up to 10 s while the daemon is alive; fails fast if it died.
 wait_for() {
-  local pid_file=$1 what=$2 check=$3
+  local pid_file=$1 what=$2
+  shift 2
   for _ in $(seq 1 100); do
-    if eval "$check"; then return 0; fi
+    if "$@"; then return 0; fi
     if [ -f "$pid_file" ] && ! alive "$pid_file"; then break; fi
     sleep 0.1
   done
@@ -46,7 +49,7 @@ start_rpcbind() {
   # `rpcbind -h 127.0.0.1` aborts with a double free (recipe pitfall): it listens on all addresses.
   rpcbind -f >"$dir/rpcbind.log" 2>&1 &
   echo $! >"$rpcbind_pid_file"
-  wait_for "$rpcbind_pid_file" rpcbind "listening 111"
+  wait_for "$rpcbind_pid_file" rpcbind listening 111
 }
 
 start_ganesha() {
@@ -56,8 +59,7 @@ start_ganesha() {
   # -F keeps it in the foreground so its pid is ours; ganesha writes -p itself and removes it on exit.
   ganesha.nfsd -F -f "$dir/ganesha.conf" -L "$dir/ganesha.log" -p "$ganesha_pid_file" >/dev/null 2>&1 &
   echo $! >"$ganesha_pid_file"
-  # The socket binds [::ffff:127.0.0.1]:2049, so check the port only; rpcinfo proves registration.
-  if ! wait_for "$ganesha_pid_file" ganesha.nfsd "listening 2049 && rpcinfo -t 127.0.0.1 nfs 3 >/dev/null 2>&1"; then
+  if ! wait_for "$ganesha_pid_file" ganesha.nfsd ganesha_ready; then
     tail -5 "$dir/ganesha.log" >&2 || true
     return 1
   fi
