@@ -1,0 +1,101 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** How the test server answers one path: a real HTTP server with the failure modes mirrors have. */
+export interface ImageRoute {
+  body: Buffer;
+  /** Non-200 status sent with `body` (an error page). */
+  status?: number;
+  /** Honour `Range: bytes=N-` with 206 (else the whole body, 200). */
+  ranges?: boolean;
+  etag?: string;
+  /** Content-Length to announce instead of the true one; null sends the body chunked. */
+  declaredLength?: number | null;
+  /** Close the connection once the body has been sent up to this offset. */
+  cutAt?: number;
+  /** Send 64 KiB chunks this many ms apart (a slow mirror). */
+  chunkDelayMs?: number;
+  redirectTo?: string;
+}
+
+const CHUNK = 64 * 1024;
+
+export class ImageServer {
+  private readonly routes = new Map<string, ImageRoute>();
+  private readonly served = new Map<string, number>();
+  private readonly server = http.createServer((req, res) => void this.handle(req, res));
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}${path}`;
+  }
+
+  route(path: string, route: ImageRoute): void {
+    this.routes.set(path, route);
+    this.served.set(path, 0);
+  }
+
+  /** Body bytes written for `path` since it was routed (or since the last reset). */
+  bytesServed(path: string): number {
+    return this.served.get(path) ?? 0;
+  }
+
+  resetCount(path: string): void {
+    this.served.set(path, 0);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const route = this.routes.get(path);
+    if (!route) {
+      res.writeHead(404, { "content-type": "text/html" }).end("<!DOCTYPE html><title>404</title>");
+      return;
+    }
+    if (route.redirectTo) {
+      res.writeHead(302, { location: route.redirectTo }).end();
+      return;
+    }
+    if (route.status) {
+      res.writeHead(route.status, { "content-type": "text/html" }).end(route.body);
+      return;
+    }
+    const total = route.body.length;
+    const rangeStart = /^bytes=(\d+)-$/.exec(req.headers.range ?? "")?.[1];
+    const ifRange = req.headers["if-range"];
+    const useRange = route.ranges && rangeStart !== undefined && (ifRange === undefined || ifRange === route.etag);
+    const start = useRange ? Number(rangeStart) : 0;
+    if (useRange && start >= total) {
+      res.writeHead(416, { "content-range": `bytes */${total}` }).end();
+      return;
+    }
+    // One connection per request: a wrong Content-Length must not leak into the next response.
+    const headers: http.OutgoingHttpHeaders = { "content-type": "application/octet-stream", connection: "close" };
+    if (route.ranges) headers["accept-ranges"] = "bytes";
+    if (route.etag) headers.etag = route.etag;
+    if (useRange) headers["content-range"] = `bytes ${start}-${total - 1}/${total}`;
+    if (route.declaredLength !== null) headers["content-length"] = useRange ? total - start : (route.declaredLength ?? total);
+    res.writeHead(useRange ? 206 : 200, headers);
+    await this.send(path, route, start, req, res);
+  }
+
+  private async send(path: string, route: ImageRoute, start: number, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const end = Math.min(route.body.length, route.cutAt ?? Infinity);
+    for (let offset = start; offset < end && !res.destroyed; offset += CHUNK) {
+      const chunk = route.body.subarray(offset, Math.min(offset + CHUNK, end));
+      this.served.set(path, this.bytesServed(path) + chunk.length);
+      if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve).once("close", resolve));
+      if (route.chunkDelayMs) await new Promise((resolve) => setTimeout(resolve, route.chunkDelayMs));
+    }
+    // Cut off: flush what was written, then close the connection mid-body.
+    if (route.cutAt !== undefined) req.socket.end();
+    else res.end();
+  }
+}
