@@ -17,7 +17,7 @@ import { runCommand } from "../../common/exec";
 import { announceHost, createHostRuntime, createHostWorker, type HostRuntime } from "../../workers/host";
 import { createControlPlaneWorker } from "../../workers/control-plane";
 import { withDatabase } from "../global-setup";
-import { TEST_TEMPORAL_ADDRESS, testPaths } from "./test-env";
+import { TEST_PORTS, TEST_TEMPORAL_ADDRESS, testPaths } from "./test-env";
 
 export const TEST_TOKEN = "test-token";
 export const TEST_USER = "tester";
@@ -103,7 +103,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const config: ControlPlaneConfig = {
     temporalAddress: TEST_TEMPORAL_ADDRESS,
     temporalNamespace: "default",
-    temporalUiUrl: "http://127.0.0.1:8244",
+    temporalUiUrl: `http://127.0.0.1:${TEST_PORTS.temporalUi}`,
     controlPlaneQueue: `control-plane-${suffix}`,
     hostScheduleToStartMs: options.hostScheduleToStartMs ?? 30_000,
     cpuAllocationRatio: 4,
