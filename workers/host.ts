@@ -103,6 +103,10 @@ export function createHostWorker(options: HostWorkerOptions): Promise<Worker> {
     namespace: options.runtime.config.temporalNamespace,
     taskQueue: hostTaskQueue(options.runtime.config.hostId),
     activities: options.activities ?? options.runtime.activities,
+    // A cancel reaches an activity only with a heartbeat's reply. The SDK's default throttle for
+    // activities without a heartbeat timeout is 30 s, too slow for a user's cancel; 1 s is cheap.
+    defaultHeartbeatThrottleInterval: "1s",
+    maxHeartbeatThrottleInterval: "1s",
   });
 }
 
