@@ -1,0 +1,75 @@
+/**
+ * Supervisor behind scripts/run-system.sh: prepares the database, then runs the control-plane
+ * worker, this machine's host worker and the API as child processes, and stops them together.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { applyMigrations, startEmbeddedPostgres, type EmbeddedDatabase } from "../common/database";
+
+const root = path.resolve(__dirname, "..");
+const dataDir = path.join(root, ".data");
+const EMBEDDED_POSTGRES_PORT = 54329;
+
+/** The API token: QX_API_TOKENS when set, otherwise one generated once and kept in .data/. */
+function apiTokens(): string {
+  if (process.env.QX_API_TOKENS) return process.env.QX_API_TOKENS;
+  const file = path.join(dataDir, "api-token");
+  if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString("base64url"), { mode: 0o600 });
+  return `${readFileSync(file, "utf8").trim()}=admin`;
+}
+
+/** qemu:///system where libvirt is installed; libvirt's in-memory test driver (simulated) elsewhere. */
+function libvirtUri(): string {
+  if (process.env.QX_LIBVIRT_URI) return process.env.QX_LIBVIRT_URI;
+  if (existsSync("/usr/sbin/libvirtd") && process.getuid?.() === 0) return "qemu:///system";
+  console.warn("libvirt is not available: the host worker uses test:///default, a SIMULATED hypervisor (no real guests)");
+  return "test:///default";
+}
+
+async function main(): Promise<void> {
+  mkdirSync(dataDir, { recursive: true });
+  let embedded: EmbeddedDatabase | undefined;
+  let databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres(path.join(dataDir, "postgres"), EMBEDDED_POSTGRES_PORT);
+    databaseUrl = embedded.url;
+  }
+  await applyMigrations(databaseUrl);
+
+  const env = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    QX_API_TOKENS: apiTokens(),
+    QX_HOST_ID: process.env.QX_HOST_ID ?? "local",
+    QX_LIBVIRT_URI: libvirtUri(),
+    QX_LOCAL_POOL_DIR: process.env.QX_LOCAL_POOL_DIR ?? path.join(dataDir, "pools/local"),
+    QX_CONSOLE_LOG_DIR: process.env.QX_CONSOLE_LOG_DIR ?? path.join(dataDir, "console"),
+  };
+  const tsx = path.join(root, "node_modules/.bin/tsx");
+  const children: ChildProcess[] = ["workers/control-plane.ts", "workers/host.ts", "api/server.ts"].map((entry) =>
+    spawn(tsx, [path.join(root, entry)], { env, stdio: "inherit" }),
+  );
+
+  const token = env.QX_API_TOKENS.split(",")[0]!.split("=")[0];
+  console.log(`\nQuantix is starting:\n  API          http://127.0.0.1:${process.env.QX_API_PORT ?? 8080}  (Authorization: Bearer ${token})\n  Temporal UI  http://127.0.0.1:8233\n`);
+
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    for (const child of children) child.kill("SIGTERM");
+    await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))));
+    await embedded?.stop();
+    process.exit(code);
+  };
+  for (const child of children) child.once("exit", (code) => void stopAll(code ?? 1));
+  process.on("SIGINT", () => void stopAll(0));
+  process.on("SIGTERM", () => void stopAll(0));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
