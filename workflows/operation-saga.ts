@@ -1,5 +1,6 @@
 import { CancellationScope, isCancellation, proxyLocalActivities } from "@temporalio/workflow";
 import type { DatabaseActivities } from "../activities/database";
+import type { StepRef } from "../activities/database/operations";
 import { neverStarted, summariseFailure, type FailureSummary } from "./failures";
 
 // Writes to the operation record are local activities: they run in the control-plane worker next
@@ -32,42 +33,54 @@ export interface UndoFailure {
 export class OperationSaga {
   private readonly undos: Undo[] = [];
   private completed = 0;
+  /** The last completed step, recorded together with the next transition (one write, not two). */
+  private unrecordedCompletion: StepRef | undefined;
 
   constructor(
     private readonly operationId: string,
     private readonly totalSteps: number,
   ) {}
 
-  async begin(): Promise<void> {
-    await record.operationStarted(this.operationId);
-  }
+  /** Kept for the runbooks' shape; the first step's record marks the operation RUNNING. */
+  async begin(): Promise<void> {}
 
   private progress(): number {
     return Math.min(99, Math.floor((this.completed / this.totalSteps) * 100));
   }
 
-  /** Runs one step; `undo` (if any) reverses it. */
+  private transition(started: StepRef): Promise<void> {
+    const completed = this.unrecordedCompletion;
+    this.unrecordedCompletion = undefined;
+    return record.stepTransition({ operationId: this.operationId, completed, started, progress: this.progress() });
+  }
+
+  /**
+   * Runs one step; `undo` (if any) reverses it. The step's start is written while its action
+   * already runs: the record never delays the work, and it is on disk before the step returns.
+   */
   async step<T>(name: string, action: () => Promise<T>, undo?: () => Promise<unknown>): Promise<T> {
-    await record.stepStarted({ operationId: this.operationId, step: name, kind: "STEP", progress: this.progress() });
+    const recorded = this.transition({ step: name, kind: "STEP" });
     let result: T;
     try {
       result = await action();
     } catch (err) {
       if (undo && !neverStarted(err)) this.undos.push({ step: name, run: undo });
       const failure = summariseFailure(err);
-      await CancellationScope.nonCancellable(() =>
-        record.stepFailed({ operationId: this.operationId, step: name, kind: "STEP", errorCode: failure.code, errorMessage: failure.message }),
-      );
+      await CancellationScope.nonCancellable(async () => {
+        await recorded;
+        await record.stepFailed({ operationId: this.operationId, step: name, kind: "STEP", errorCode: failure.code, errorMessage: failure.message });
+      });
       throw err;
     }
+    await recorded;
     if (undo) this.undos.push({ step: name, run: undo });
     this.completed += 1;
-    await record.stepCompleted({ operationId: this.operationId, step: name, kind: "STEP", progress: this.progress() });
+    this.unrecordedCompletion = { step: name, kind: "STEP" };
     return result;
   }
 
   async succeed(): Promise<void> {
-    await record.operationFinished({ operationId: this.operationId, state: "COMPLETED" });
+    await record.operationFinished({ operationId: this.operationId, state: "COMPLETED", completed: this.unrecordedCompletion });
   }
 
   /**
@@ -83,6 +96,7 @@ export class OperationSaga {
       await record.operationFinished({
         operationId: this.operationId,
         state: isCancellation(err) ? "CANCELLED" : "FAILED",
+        completed: this.unrecordedCompletion,
         errorCode: failure.code,
         errorMessage: failure.message + cleanup,
       });
@@ -93,15 +107,14 @@ export class OperationSaga {
   private async compensate(): Promise<UndoFailure[]> {
     const failures: UndoFailure[] = [];
     for (const undo of [...this.undos].reverse()) {
-      const event = { operationId: this.operationId, step: undo.step, kind: "UNDO" as const };
-      await record.stepStarted({ ...event, progress: this.progress() });
+      await this.transition({ step: undo.step, kind: "UNDO" });
       try {
         await undo.run();
-        await record.stepCompleted({ ...event, progress: this.progress() });
+        this.unrecordedCompletion = { step: undo.step, kind: "UNDO" };
       } catch (undoErr) {
         const { code, message } = summariseFailure(undoErr);
         failures.push({ step: undo.step, code, message });
-        await record.stepFailed({ ...event, errorCode: code, errorMessage: message });
+        await record.stepFailed({ operationId: this.operationId, step: undo.step, kind: "UNDO", errorCode: code, errorMessage: message });
       }
     }
     return failures;
