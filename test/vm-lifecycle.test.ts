@@ -1,3 +1,6 @@
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { runCommand } from "../common/exec";
 import { startTestSystem, type TestSystem } from "./support/system";
 import { diskPath, expectCleanSlate, fileExists, qemuImgInfo } from "./support/assertions";
 
@@ -49,6 +52,33 @@ describe("VM lifecycle through the API on real Temporal, PostgreSQL and KVM", ()
       found.push(wf.workflowId);
     }
     expect(found).toEqual([expect.stringMatching(new RegExp(`^create-vm:${vmId}:`))]);
+    const description = await system.temporal.workflow.getHandle(found[0]!).describe();
+    expect(await description.staticSummary()).toBe("Create VM web-1 (1 vCPU, 64 MiB, 1 GiB)");
+  });
+
+  test("a VM on a base image gets a copy-on-write disk backed by it; a missing base image fails cleanly", async () => {
+    const host = system.hosts[0]!;
+    await mkdir(path.join(host.poolDir, "images"), { recursive: true });
+    const base = path.join(host.poolDir, "images", "base.qcow2");
+    await runCommand("qemu-img", ["create", "-q", "-f", "qcow2", base, "1G"]);
+
+    const res = await system.request("POST", "/v1/vms", { ...SMALL_VM, name: "on-base", baseImage: "images/base.qcow2" });
+    expect((await system.waitForOperation(res.body.operationId)).state).toBe("COMPLETED");
+    const vm = (await system.request("GET", `/v1/vms/${res.body.vmId}`)).body;
+    const info = await qemuImgInfo(diskPath(host, vm.bootVolumeId));
+    expect(info["backing-filename"]).toBe(base);
+    expect(await system.domainState(vm.id)).toBe("running");
+    const del = await system.request("DELETE", `/v1/vms/${vm.id}`);
+    expect((await system.waitForOperation(del.body.operationId)).state).toBe("COMPLETED");
+    expect(await fileExists(base)).toBe(true);
+
+    const missing = await system.request("POST", "/v1/vms", { ...SMALL_VM, name: "no-base", baseImage: "images/nope.qcow2" });
+    const op = await system.waitForOperation(missing.body.operationId);
+    expect(op.state).toBe("FAILED");
+    expect(op.steps.find((s: { state: string }) => s.state === "FAILED")).toMatchObject({ name: "create-disk" });
+    expect(op.error.code).toMatch(/NOT_FOUND|INVALID_PATH|STORAGE_ERROR|COMMAND_FAILED/);
+    const failed = await system.prisma.vm.findUniqueOrThrow({ where: { id: missing.body.vmId } });
+    await expectCleanSlate(system, failed.id, failed.bootVolumeId);
   });
 
   test("force-stop, start and reboot change the real domain and the VM state", async () => {

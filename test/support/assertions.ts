@@ -31,8 +31,16 @@ export async function expectCleanSlate(system: TestSystem, vmId: string, bootVol
     expect(vm.state).toBe("FAILED");
     expect(vm.hostId).toBeNull();
   }
+  // The host's allocation is exactly what the VMs still placed on it hold.
   const hosts = await system.request("GET", "/v1/hosts");
-  for (const host of hosts.body.items) expect(host.allocated).toEqual({ vcpus: 0, memoryMiB: 0 });
+  for (const host of hosts.body.items) {
+    const placed = await system.prisma.vm.findMany({ where: { hostId: host.id } });
+    expect(placed.map((v) => v.id)).not.toContain(vmId);
+    expect(host.allocated).toEqual({
+      vcpus: placed.reduce((sum, v) => sum + v.vcpus, 0),
+      memoryMiB: placed.reduce((sum, v) => sum + v.memoryMiB, 0),
+    });
+  }
 }
 
 /** The operation recorded no failed undo (omicron's assert_no_failed_undo_steps). */
