@@ -20,4 +20,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund
   echo "$want" >"$stamp"
 fi
-npx prisma generate >/dev/null
+# Without a DATABASE_URL, Prisma's CLI falls back to downloading a native engine (which fails
+# offline); generate never connects, so any well-formed URL keeps it on the WASM engine.
+DATABASE_URL=${DATABASE_URL:-postgresql://generate-only@127.0.0.1:5432/none} npx prisma generate >/dev/null
