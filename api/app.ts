@@ -5,6 +5,10 @@ import { notFoundHandler, problemHandler } from "./problem";
 import { vmRoutes } from "./routes/vms";
 import { operationRoutes } from "./routes/operations";
 import { hostRoutes } from "./routes/hosts";
+import { imageContentRoute, imageRoutes } from "./routes/images";
+import { serveStagedUpload } from "./use-cases/image-uploads";
+import { poolRoutes } from "./routes/pools";
+import { volumeRoutes } from "./routes/volumes";
 
 // Requests are small JSON documents; anything bigger is refused before it is parsed.
 const MAX_BODY = "64kb";
@@ -19,12 +23,20 @@ export function createApp(ctx: ApiContext, tokens: Map<string, string>): express
     res.json({ status: "ok" });
   });
 
+  // Hosts fetch staged uploads here with a one-time token instead of an API token.
+  app.get("/internal/image-uploads/:id", (req, res) => serveStagedUpload(ctx, req, res));
+
   const v1 = express.Router();
   v1.use(bearerAuth(tokens));
+  // Uploads stream their body to disk: before the JSON parser, which would read it.
+  v1.use(imageContentRoute(ctx));
   v1.use(express.json({ limit: MAX_BODY, strict: true, type: () => true }));
   v1.use("/vms", vmRoutes(ctx));
   v1.use("/operations", operationRoutes(ctx));
   v1.use("/hosts", hostRoutes(ctx));
+  v1.use("/images", imageRoutes(ctx));
+  v1.use("/storage/pools", poolRoutes(ctx));
+  v1.use("/volumes", volumeRoutes(ctx));
   app.use("/v1", v1);
 
   app.use(notFoundHandler);

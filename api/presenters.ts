@@ -1,9 +1,9 @@
-import type { Host, Operation, OperationStep, StoragePoolHost, Vm, Volume } from "@prisma/client";
+import type { Host, Operation, OperationStep, StoragePool, StoragePoolHost, Vm, Volume, VolumeSnapshot } from "@prisma/client";
 import type { ControlPlaneConfig } from "../common/config";
 
 /** JSON shapes the API returns; BigInt sizes become numbers (safe up to 8 PiB). */
 
-export function presentVolume(volume: Volume) {
+export function presentVolume(volume: Volume & { snapshots?: VolumeSnapshot[] }) {
   return {
     id: volume.id,
     name: volume.name,
@@ -12,7 +12,17 @@ export function presentVolume(volume: Volume) {
     sizeBytes: Number(volume.sizeBytes),
     format: volume.format,
     state: volume.state,
+    attachment: volume.vmId ? { vmId: volume.vmId, targetDev: volume.targetDev ?? "vda", boot: volume.targetDev === null } : null,
+    backingVolumeId: volume.backingVolumeId,
+    snapshots: volume.snapshots?.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map(presentSnapshot),
+    createdAt: volume.createdAt,
+    updatedAt: volume.updatedAt,
+    links: { self: `/v1/volumes/${volume.id}`, operations: `/v1/operations?targetId=${volume.id}` },
   };
+}
+
+export function presentSnapshot(snapshot: VolumeSnapshot) {
+  return { id: snapshot.id, name: snapshot.name, createdAt: snapshot.createdAt };
 }
 
 export function presentVm(vm: Vm & { volumes?: Volume[] }) {
@@ -26,6 +36,7 @@ export function presentVm(vm: Vm & { volumes?: Volume[] }) {
     hostId: vm.hostId,
     poolId: vm.poolId,
     baseImage: vm.baseImage,
+    imageId: vm.imageId,
     bootVolumeId: vm.bootVolumeId,
     error: vm.errorCode ? { code: vm.errorCode, message: vm.errorMessage } : null,
     volumes: vm.volumes?.map(presentVolume),
@@ -89,5 +100,48 @@ export function presentHost(host: Host & { pools: StoragePoolHost[]; vms: Pick<V
       volumeCount: p.volumeCount,
       reportedAt: p.reportedAt,
     })),
+  };
+}
+
+/**
+ * A pool with each host's last report and an aggregate. A report older than the staleness limit
+ * counts for nothing (the host stopped reporting). Capacity: a directory pool is a separate
+ * directory on each host, so it sums; a shared pool is one store, so the freshest report speaks.
+ * Configuration is shown; secrets never are (they are not even loaded here).
+ */
+export function presentPool(pool: StoragePool & { hosts: StoragePoolHost[]; _count?: { volumes: number } }, freshSince: Date) {
+  const hosts = pool.hosts
+    .sort((a, b) => a.hostId.localeCompare(b.hostId))
+    .map((h) => ({
+      hostId: h.hostId,
+      health: h.health,
+      stale: h.reportedAt < freshSince,
+      capacityBytes: Number(h.capacityBytes),
+      freeBytes: Number(h.freeBytes),
+      volumeCount: h.volumeCount,
+      message: h.message,
+      reportedAt: h.reportedAt,
+    }));
+  const fresh = hosts.filter((h) => !h.stale);
+  const healthy = fresh.filter((h) => h.health === "healthy");
+  const newest = [...fresh].sort((a, b) => b.reportedAt.getTime() - a.reportedAt.getTime())[0];
+  const sum = (key: "capacityBytes" | "freeBytes" | "volumeCount") => fresh.reduce((total, h) => total + h[key], 0);
+  const capacity =
+    pool.kind === "dir"
+      ? { capacityBytes: sum("capacityBytes"), freeBytes: sum("freeBytes"), volumeCount: sum("volumeCount") }
+      : { capacityBytes: newest?.capacityBytes ?? 0, freeBytes: newest?.freeBytes ?? 0, volumeCount: newest?.volumeCount ?? 0 };
+  const health =
+    hosts.length === 0 ? "unassigned" : healthy.length === hosts.length ? "healthy" : healthy.length > 0 ? "degraded" : fresh.length === 0 ? "stale" : (fresh[0]?.health ?? "error");
+  return {
+    id: pool.id,
+    name: pool.name,
+    kind: pool.kind,
+    config: pool.config,
+    status: { health, hostsHealthy: healthy.length, hostsAssigned: hosts.length, ...capacity },
+    hosts,
+    volumes: pool._count?.volumes,
+    createdAt: pool.createdAt,
+    updatedAt: pool.updatedAt,
+    links: { self: `/v1/storage/pools/${pool.id}`, files: `/v1/storage/pools/${pool.id}/files?path=`, operations: `/v1/operations?targetId=${pool.id}` },
   };
 }

@@ -9,9 +9,15 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   OPERATION_IN_PROGRESS: 409,
+  IMAGE_IN_USE: 409,
   IDEMPOTENCY_KEY_REUSED: 422,
   PAYLOAD_TOO_LARGE: 413,
   HOST_UNREACHABLE: 503,
+  VOLUME_IN_USE: 409,
+  VOLUME_NOT_FOUND: 404,
+  POOL_NOT_FOUND: 404,
+  POOL_UNAVAILABLE: 503,
+  NOT_SUPPORTED: 422,
 };
 
 /** An error the API answers with as RFC 9457 problem+json; `code` is stable, for programs. */
@@ -34,6 +40,9 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
   OPERATION_IN_PROGRESS: "Another operation is running on this resource",
   IDEMPOTENCY_KEY_REUSED: "This Idempotency-Key was used for a different request",
   PAYLOAD_TOO_LARGE: "The request body is too large",
+  INVALID_PATH: "The path leaves the pool or is not allowed",
+  VOLUME_IN_USE: "The volume is in use",
+  POOL_UNAVAILABLE: "No host can reach the pool now",
   INTERNAL: "Internal error",
 };
 

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { VM_POWER_ACTIONS } from "../common/operations";
+import { accessSettingsSchema } from "./image-schemas";
+import { POOL_ID, poolConfigSchemas, poolSecretSchemas, type PoolKindName } from "../common/pool-kinds";
 
 /**
  * Request schemas, defined once; handler input types derive from them. Names are plain
@@ -23,6 +25,10 @@ export const createVmBody = z
     diskSizeGiB: z.number().int().min(1).max(64 * 1024),
     poolId: z.string().min(1).max(128).optional(),
     baseImage: relativePoolPath.optional(),
+    /** A READY image to boot from: a cloud image becomes the boot disk's backing file, an ISO the first CD-ROM. */
+    imageId: z.string().uuid().optional(),
+    /** cloud-init access settings: the VM gets a NoCloud seed ISO built from them. */
+    access: accessSettingsSchema.optional(),
   })
   .strict();
 
@@ -46,3 +52,66 @@ export const listOperationsQuery = z
   .strict();
 
 export const idParam = z.string().uuid();
+
+// Storage pools and volumes ---------------------------------------------------------------------
+
+const resourceName = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-', starting with a letter or digit");
+
+const hostIdParam = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "a host id");
+
+export const poolIdParam = z.string().regex(POOL_ID, "a pool id");
+export const hostIdPathParam = hostIdParam;
+
+function createPoolVariant<K extends PoolKindName>(kind: K) {
+  return z
+    .object({
+      name: resourceName,
+      kind: z.literal(kind),
+      config: poolConfigSchemas[kind],
+      /** Write-only: stored apart and never returned (see common/pool-kinds.ts). */
+      secrets: poolSecretSchemas[kind].optional(),
+      /** Hosts to initialise the pool on now; more can be assigned later. */
+      hostIds: z.array(hostIdParam).max(64).default([]),
+    })
+    .strict();
+}
+
+export const createPoolBody = z.discriminatedUnion("kind", [
+  createPoolVariant("dir"),
+  createPoolVariant("nfs"),
+  createPoolVariant("rbd"),
+  createPoolVariant("iscsi"),
+]);
+export type CreatePoolBody = z.infer<typeof createPoolBody>;
+
+/** config and secrets are checked against the pool's kind by the use case. */
+export const updatePoolBody = z
+  .object({ name: resourceName.optional(), config: z.record(z.string(), z.unknown()).optional(), secrets: z.record(z.string(), z.unknown()).optional() })
+  .strict();
+export type UpdatePoolBody = z.infer<typeof updatePoolBody>;
+
+/** `path` is checked (and rejected with INVALID_PATH) by the use case, not here: a 400 must name why. */
+export const listFilesQuery = z.object({ path: z.string().max(1024).default("") }).strict();
+
+const sizeGiB = z.number().int().min(1).max(64 * 1024);
+
+export const createVolumeBody = z.object({ name: resourceName, poolId: poolIdParam, sizeGiB }).strict();
+export type CreateVolumeBody = z.infer<typeof createVolumeBody>;
+
+export const resizeVolumeBody = z.object({ sizeGiB }).strict();
+
+export const cloneVolumeBody = z.object({ name: resourceName, mode: z.enum(["linked", "full"]).default("linked") }).strict();
+export type CloneVolumeBody = z.infer<typeof cloneVolumeBody>;
+
+/** Starts with a letter (qemu looks snapshots up by numeric id first); "qx-" is the backends' own. */
+export const snapshotName = z
+  .string()
+  .regex(/^(?!qx-)[A-Za-z][A-Za-z0-9_.-]{0,62}$/, "a letter, then letters, digits, '.', '_' and '-' (not starting with qx-)");
+
+export const createSnapshotBody = z.object({ name: snapshotName }).strict();
+
+export const attachVolumeBody = z.object({ vmId: z.string().uuid() }).strict();

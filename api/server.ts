@@ -9,6 +9,7 @@ import { controlPlaneConfigFromEnv, type ControlPlaneConfig } from "../common/co
 import { createPrismaClient } from "../common/database";
 import { createApp } from "./app";
 import { parseApiTokens } from "./auth";
+import { sweepStagedUploads } from "./use-cases/image-uploads";
 
 export interface RunningApi {
   url: string;
@@ -28,14 +29,19 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   const prisma = createPrismaClient(options.databaseUrl);
   const connection = await Connection.connect({ address: options.config.temporalAddress });
   const temporal = new Client({ connection, namespace: options.config.temporalNamespace });
-  const app = createApp({ prisma, temporal, config: options.config }, options.tokens);
+  // The public URL is known once the port is (port 0 picks one): filled in right after listen.
+  const ctx = { prisma, temporal, config: options.config, publicUrl: options.config.apiPublicUrl ?? "" };
+  const app = createApp(ctx, options.tokens);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(options.port, options.host ?? "127.0.0.1", () => resolve(s));
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
+  const url = `http://${options.host ?? "127.0.0.1"}:${port}`;
+  ctx.publicUrl ||= url;
+  await sweepStagedUploads(ctx);
   return {
-    url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+    url,
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

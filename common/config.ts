@@ -5,7 +5,12 @@ import { DEFAULT_CONTROL_PLANE_QUEUE } from "./task-queues";
  * Configuration from the environment, parsed once per process. Names start with QX_ except the
  * conventional DATABASE_URL. Durations are milliseconds.
  */
+export const DEFAULT_POOL_REPORT_INTERVAL_MS = 30_000;
+export const DEFAULT_POOL_STALE_AFTER_MS = 3 * DEFAULT_POOL_REPORT_INTERVAL_MS;
+
 const durationMs = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+/** Optional in the type so callers that build a config by hand need not name it; the user applies the default. */
+const optionalDurationMs = z.coerce.number().int().positive().optional();
 
 const controlPlaneSchema = z.object({
   temporalAddress: z.string().default("127.0.0.1:7233"),
@@ -17,7 +22,22 @@ const controlPlaneSchema = z.object({
   /** vCPUs placed per physical core (OpenStack's cpu_allocation_ratio). */
   cpuAllocationRatio: z.coerce.number().positive().default(4),
   memoryAllocationRatio: z.coerce.number().positive().default(1),
+  /**
+   * A host's report on a pool older than this is stale: the pool counts as unusable on that host
+   * (placement skips it, the API shows it). Three missed reports at the default 30 s interval.
+   */
+  poolStaleAfterMs: optionalDurationMs,
+  /** The largest image a download or upload may bring (bytes); a pool's free space may lower it. */
+  maxImageBytes: z.coerce.number().int().positive().optional(),
+  /** An operator's catalog file, merged over the built-in catalog/images.json. */
+  imageCatalogFile: z.string().optional(),
+  /** Where the API stages uploaded images until their host has fetched them. */
+  imageStagingDir: z.string().optional(),
+  /** The API's URL as hosts reach it (they fetch staged uploads from it); default: where it listens. */
+  apiPublicUrl: z.string().url().optional(),
 });
+
+export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 ** 3;
 
 export type ControlPlaneConfig = z.infer<typeof controlPlaneSchema>;
 
@@ -30,6 +50,11 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv = process.env):
     hostScheduleToStartMs: env.QX_HOST_SCHEDULE_TO_START_MS,
     cpuAllocationRatio: env.QX_CPU_ALLOCATION_RATIO,
     memoryAllocationRatio: env.QX_MEMORY_ALLOCATION_RATIO,
+    poolStaleAfterMs: env.QX_POOL_STALE_AFTER_MS,
+    maxImageBytes: env.QX_MAX_IMAGE_BYTES,
+    imageCatalogFile: env.QX_IMAGE_CATALOG_FILE,
+    imageStagingDir: env.QX_IMAGE_STAGING_DIR,
+    apiPublicUrl: env.QX_API_PUBLIC_URL,
   });
 }
 
@@ -45,7 +70,18 @@ const hostSchema = z.object({
   localPoolDir: z.string(),
   /** Where console logs of guests are written. */
   consoleLogDir: z.string(),
+  /** Private state of this worker (definitions of the pools assigned to it); default: beside the local pool. */
+  stateDir: z.string().optional(),
+  /** How often each pool's health and capacity are reported to the control plane. */
+  poolReportIntervalMs: optionalDurationMs,
+  /** Image downloads running at once on this host (the download worker's slots). */
+  maxConcurrentDownloads: z.coerce.number().int().positive().optional(),
+  /** Cadence of download heartbeats: progress shown, and at most this much re-fetched after a crash. */
+  imageHeartbeatIntervalMs: optionalDurationMs,
 });
+
+export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 2;
+export const DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS = 1_000;
 
 export type HostWorkerConfig = z.infer<typeof hostSchema>;
 
@@ -59,6 +95,10 @@ export function hostConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostWor
     domainType: env.QX_DOMAIN_TYPE || undefined,
     localPoolDir: env.QX_LOCAL_POOL_DIR ?? "/var/lib/quantix/pools/local",
     consoleLogDir: env.QX_CONSOLE_LOG_DIR ?? "/var/log/quantix/console",
+    stateDir: env.QX_HOST_STATE_DIR,
+    poolReportIntervalMs: env.QX_POOL_REPORT_INTERVAL_MS,
+    maxConcurrentDownloads: env.QX_MAX_CONCURRENT_DOWNLOADS,
+    imageHeartbeatIntervalMs: env.QX_IMAGE_HEARTBEAT_INTERVAL_MS,
   });
 }
 

@@ -38,6 +38,8 @@ export const ERROR_CODES = [
   "CHECKSUM_MISMATCH",
   "CONTENT_TOO_LARGE",
   "CONTENT_TYPE_MISMATCH",
+  /** VMs boot from the image: its file backs their disks. */
+  "IMAGE_IN_USE",
   // lifecycle
   "CANCELLED",
   "WORKFLOW_ABORTED",

@@ -5,9 +5,27 @@
 export const VM_POWER_ACTIONS = ["start", "stop", "force-stop", "reboot"] as const;
 export type VmPowerAction = (typeof VM_POWER_ACTIONS)[number];
 
-export type OperationType = "create-vm" | "delete-vm" | `${VmPowerAction}-vm`;
+export type VolumeOperationType =
+  | "create-volume"
+  | "delete-volume"
+  | "resize-volume"
+  | "clone-volume"
+  | "attach-volume"
+  | "detach-volume"
+  | "create-snapshot"
+  | "delete-snapshot"
+  | "revert-snapshot";
 
-export type OperationTargetType = "vm";
+export type PoolOperationType = "create-pool" | "assign-pool" | "unassign-pool" | "delete-pool";
+
+export type ImageOperationType = "download-image" | "delete-image";
+
+export type OperationType = "create-vm" | "delete-vm" | `${VmPowerAction}-vm` | VolumeOperationType | PoolOperationType | ImageOperationType;
+
+/** Operations that make their target: an Idempotency-Key replay is recognised by its body alone. */
+export const CREATING_OPERATIONS: readonly OperationType[] = ["create-vm", "create-volume", "clone-volume", "create-pool", "download-image"];
+
+export type OperationTargetType = "vm" | "volume" | "pool" | "image";
 
 /** Terminal states: an operation in one of these never changes again. */
 export const FINAL_OPERATION_STATES = ["COMPLETED", "FAILED", "CANCELLED"] as const;
@@ -23,4 +41,14 @@ export function operationWorkflowId(type: OperationType, targetId: string, opera
 /** The host announcement is keyed by host alone: one live announcement per host. */
 export function announceHostWorkflowId(hostId: string): string {
   return `announce-host:${hostId}`;
+}
+
+/** One pool-health monitor per host: every report of that host is a signal to it. */
+export function monitorHostWorkflowId(hostId: string): string {
+  return `monitor-host:${hostId}`;
+}
+
+/** A file listing is read-only and may run many at once: each gets its own id. */
+export function listPoolFilesWorkflowId(poolId: string, requestId: string): string {
+  return `list-pool-files:${poolId}:${requestId}`;
 }

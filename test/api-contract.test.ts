@@ -16,7 +16,10 @@ describe("REST API contract", () => {
   async function nothingStarted(): Promise<void> {
     expect(await system.prisma.operation.count()).toBe(0);
     expect(await system.prisma.vm.count()).toBe(0);
-    const { count } = await system.temporal.workflow.count(`TaskQueue = "${system.config.controlPlaneQueue}" AND WorkflowType != "announceHost"`);
+    // Only user operations count: hosts announce themselves and report pool health on their own.
+    const { count } = await system.temporal.workflow.count(
+      `TaskQueue = "${system.config.controlPlaneQueue}" AND WorkflowType NOT IN ("announceHost", "monitorHost")`,
+    );
     expect(count).toBe(0);
   }
 

@@ -8,17 +8,27 @@
  */
 import { constants } from "node:fs";
 import { access, mkdir } from "node:fs/promises";
+import path from "node:path";
 import { NativeConnection, Worker } from "@temporalio/worker";
 import { Client, Connection } from "@temporalio/client";
 import { createHostActivities, type HostActivities } from "../activities/host";
+import { createPoolImageActivities } from "../activities/images/pool-images";
 import type { HostFacts } from "../activities/database/hosts";
 import { connectLibvirt } from "../activities/libvirt/libvirt-hypervisor";
 import type { Hypervisor } from "../activities/libvirt/hypervisor";
 import { createLocalDirBackend } from "../activities/storage/local-dir";
 import { createPoolRegistry, type PoolRegistry } from "../activities/storage/pool-registry";
-import { hostConfigFromEnv, localPoolId, type HostWorkerConfig } from "../common/config";
-import { announceHostWorkflowId } from "../common/operations";
-import { hostTaskQueue } from "../common/task-queues";
+import { reportPools } from "../activities/storage/pool-activities";
+import {
+  DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_MAX_CONCURRENT_DOWNLOADS,
+  DEFAULT_POOL_REPORT_INTERVAL_MS,
+  hostConfigFromEnv,
+  localPoolId,
+  type HostWorkerConfig,
+} from "../common/config";
+import { announceHostWorkflowId, monitorHostWorkflowId } from "../common/operations";
+import { hostDownloadQueue, hostTaskQueue } from "../common/task-queues";
 
 export interface HostRuntime {
   config: HostWorkerConfig;
@@ -40,34 +50,47 @@ async function detectDomainType(config: HostWorkerConfig): Promise<"kvm" | "qemu
   }
 }
 
+function hostStateDir(config: HostWorkerConfig): string {
+  return config.stateDir ?? path.join(path.dirname(path.resolve(config.localPoolDir)), "host-state");
+}
+
 /** Connects this host's clients and builds its activities. */
 export async function createHostRuntime(config: HostWorkerConfig): Promise<HostRuntime> {
   await mkdir(config.localPoolDir, { recursive: true });
   await mkdir(config.consoleLogDir, { recursive: true });
   const hypervisor = await connectLibvirt(config.libvirtUri);
-  const pools = createPoolRegistry({ [localPoolId(config.hostId)]: createLocalDirBackend({ root: config.localPoolDir }) });
+  const pools = createPoolRegistry(
+    { [localPoolId(config.hostId)]: createLocalDirBackend({ root: config.localPoolDir }) },
+    { stateDir: hostStateDir(config), libvirtUri: config.libvirtUri },
+  );
+  await pools.restore();
   const domainType = await detectDomainType(config);
-  const activities = createHostActivities({ hypervisor, pools, config: { domainType, consoleLogDir: config.consoleLogDir } });
+  // Images need a directory on this host: for now the local pool's.
+  const images = createPoolImageActivities(
+    { [localPoolId(config.hostId)]: config.localPoolDir },
+    { heartbeatIntervalMs: config.imageHeartbeatIntervalMs ?? DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS },
+  );
+  const activities = createHostActivities({ hypervisor, pools, config: { domainType, consoleLogDir: config.consoleLogDir }, images });
   return { config, hypervisor, pools, domainType, activities };
 }
 
 export async function hostFacts(runtime: HostRuntime): Promise<HostFacts> {
   const node = await runtime.hypervisor.nodeFacts();
-  const pools = await Promise.all(
-    runtime.pools.entries().map(async ([id, backend]) => {
-      const status = await backend.status();
-      return {
-        id,
-        name: id,
-        kind: "dir" as const,
-        config: { path: runtime.config.localPoolDir },
-        capacityBytes: status.capacityBytes,
-        freeBytes: status.freeBytes,
-        volumeCount: status.volumeCount,
-        health: status.health,
-      };
-    }),
-  );
+  // Only the local pool is announced: assigned pools are the control plane's to describe.
+  const id = localPoolId(runtime.config.hostId);
+  const status = await runtime.pools.get(id).status();
+  const pools = [
+    {
+      id,
+      name: id,
+      kind: "dir" as const,
+      config: { path: runtime.config.localPoolDir },
+      capacityBytes: status.capacityBytes,
+      freeBytes: status.freeBytes,
+      volumeCount: status.volumeCount,
+      health: status.health,
+    },
+  ];
   return {
     hostId: runtime.config.hostId,
     hostname: node.hostname,
@@ -90,6 +113,45 @@ export async function announceHost(client: Client, runtime: HostRuntime): Promis
   await handle.result();
 }
 
+/** Sends one report on every pool of this host to its monitor workflow (started if not running). */
+export async function reportPoolHealth(client: Client, runtime: HostRuntime): Promise<void> {
+  const report = { hostId: runtime.config.hostId, pools: await reportPools(runtime.pools) };
+  await client.workflow.signalWithStart("monitorHost", {
+    taskQueue: runtime.config.controlPlaneQueue,
+    workflowId: monitorHostWorkflowId(runtime.config.hostId),
+    args: [runtime.config.hostId],
+    signal: "poolReport",
+    signalArgs: [report],
+  });
+}
+
+export interface PoolReporter {
+  stop(): Promise<void>;
+}
+
+/**
+ * Reports pool health now and then every interval (QX_POOL_REPORT_INTERVAL_MS, 30 s by default).
+ * A failed report is logged and the next one tries again: the control plane marks the pools stale
+ * if reports keep failing, which is the signal an operator needs.
+ */
+export function startPoolReporter(client: Client, runtime: HostRuntime): PoolReporter {
+  const interval = runtime.config.poolReportIntervalMs ?? DEFAULT_POOL_REPORT_INTERVAL_MS;
+  let inFlight: Promise<void> = Promise.resolve();
+  const tick = () => {
+    inFlight = inFlight.then(() =>
+      reportPoolHealth(client, runtime).catch((err: unknown) => console.error(`[host ${runtime.config.hostId}] pool report failed:`, err)),
+    );
+  };
+  tick();
+  const timer = setInterval(tick, interval);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await inFlight;
+    },
+  };
+}
+
 export interface HostWorkerOptions {
   connection: NativeConnection;
   runtime: HostRuntime;
@@ -110,17 +172,38 @@ export function createHostWorker(options: HostWorkerOptions): Promise<Worker> {
   });
 }
 
+/**
+ * The host's second worker, on its download queue: its slots (QX_MAX_CONCURRENT_DOWNLOADS) cap the
+ * image downloads running here at once, and a host busy downloading still answers VM calls at once
+ * on the main queue. Heartbeats are forwarded at the activity's own cadence (the SDK would otherwise
+ * hold them back up to 80% of the heartbeat timeout), so live progress and the resume point stay fresh.
+ */
+export function createHostDownloadWorker(options: HostWorkerOptions): Promise<Worker> {
+  const { config } = options.runtime;
+  return Worker.create({
+    connection: options.connection,
+    namespace: config.temporalNamespace,
+    taskQueue: hostDownloadQueue(config.hostId),
+    activities: options.activities ?? options.runtime.activities,
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS,
+    maxHeartbeatThrottleInterval: config.imageHeartbeatIntervalMs ?? DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS,
+  });
+}
+
 async function main(): Promise<void> {
   const config = hostConfigFromEnv();
   const runtime = await createHostRuntime(config);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const worker = await createHostWorker({ connection, runtime });
+  const downloadWorker = await createHostDownloadWorker({ connection, runtime });
   const clientConnection = await Connection.connect({ address: config.temporalAddress });
   const client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
-  const running = worker.run();
+  const running = Promise.all([worker.run(), downloadWorker.run()]);
   await announceHost(client, runtime);
+  const reporter = startPoolReporter(client, runtime);
   console.log(`host worker ${config.hostId} polling ${hostTaskQueue(config.hostId)} (${config.libvirtUri}, ${runtime.domainType})`);
   await running;
+  await reporter.stop();
   await runtime.hypervisor.close();
   await clientConnection.close();
   await connection.close();

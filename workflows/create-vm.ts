@@ -3,7 +3,9 @@
  *   1. validate       load the VM row; it must still be CREATING
  *   2. place          pick a host with the CPU, memory and pool; reserve them   undo: release
  *   3. create-disk    qcow2 boot disk on the host's pool (empty or on an image)  undo: delete disk
+ *      build-seed-iso only for a VM with access settings: its cloud-init NoCloud seed ISO   undo: remove it
  *   4. define-domain  domain XML (real XML builder) defined in libvirt           undo: undefine
+ *                     with the seed ISO and an installer ISO (booted first) as CD-ROMs
  *   5. start-domain   start the domain                                          undo: force stop
  *   6. wait-running   until libvirt reports it running
  *   7. record         VM RUNNING, volume READY — the point of no return: nothing after it can fail
@@ -36,6 +38,7 @@ export async function createVm(input: CreateVmInput): Promise<void> {
   await saga.begin();
   try {
     const vm = await saga.step("validate", async () => expectVmState(await database.loadVm(vmId), ["CREATING"]));
+    const media = await database.loadVmBootMedia(vmId);
     const placement = await saga.step("place", () => database.placeVm(vmId), () => database.releaseVm(vmId));
     upsertSearchAttributes([{ key: HOST_ID, value: placement.hostId }]);
 
@@ -49,9 +52,25 @@ export async function createVm(input: CreateVmInput): Promise<void> {
       () => host.createDisk({ ...disk, sizeBytes: vm.diskSizeBytes, baseImage: vm.baseImage }),
       () => hostUndo.deleteDisk(disk),
     );
+    const cdroms = media.installIso ? [media.installIso] : [];
+    const cloudInit = media.cloudInit;
+    if (cloudInit) {
+      const seed = { vmId, poolId: placement.poolId };
+      const built = await saga.step("build-seed-iso", () => host.buildVmSeedIso({ ...seed, ...cloudInit }), () => hostUndo.removeVmSeedIso(seed));
+      cdroms.push({ poolId: placement.poolId, path: built.path });
+    }
     await saga.step(
       "define-domain",
-      () => host.defineDomain({ vmId, displayName: vm.name, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, ...disk, bootVolumeId: vm.bootVolumeId }),
+      () =>
+        host.defineDomain({
+          vmId,
+          displayName: vm.name,
+          vcpus: vm.vcpus,
+          memoryMiB: vm.memoryMiB,
+          ...disk,
+          bootVolumeId: vm.bootVolumeId,
+          ...(cdroms.length > 0 ? { cdroms, bootFromCdrom: media.installIso !== null } : {}),
+        }),
       () => hostUndo.undefineDomain(vmId),
     );
     await saga.step("start-domain", () => host.startDomain(vmId), () => hostUndo.forceStopDomain(vmId));

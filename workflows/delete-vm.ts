@@ -3,6 +3,7 @@
  *   1. validate          load the VM; mark it DELETING
  *   2. stop-domain       pull the plug (the user asked for deletion, not a shutdown)
  *   3. undefine-domain   remove the libvirt definition
+ *      remove-seed-iso   only for a VM with access settings: its cloud-init seed ISO
  *   4. delete-disk       remove the boot disk
  *   5. release           give the host's CPU and memory back
  *   6. record            remove the VM and volume rows; the Operation row stays as the record
@@ -39,6 +40,9 @@ export async function deleteVm(input: DeleteVmInput): Promise<void> {
       const disk = { poolId: vm.poolId, volumeId: vm.bootVolumeId };
       await saga.step("stop-domain", () => host.forceStopDomain(vmId));
       await saga.step("undefine-domain", () => host.undefineDomain(vmId));
+      if ((await database.loadVmBootMedia(vmId)).cloudInit) {
+        await saga.step("remove-seed-iso", () => host.removeVmSeedIso({ vmId, poolId: disk.poolId }));
+      }
       await saga.step("delete-disk", () => host.deleteDisk(disk));
       await saga.step("release", () => database.releaseVm(vmId));
     }

@@ -3,6 +3,10 @@ import { createOperationActivities } from "./operations";
 import { createPlacementActivities, type PlacementPolicy } from "./placement";
 import { createVmRecordActivities } from "./vms";
 import { createHostRecordActivities } from "./hosts";
+import { createImageRecordActivities } from "./images";
+import { createVmBootMediaActivities } from "./vm-boot-media";
+import { createPoolRecordActivities } from "./pools";
+import { createVolumeRecordActivities } from "./volumes";
 
 /** Control-plane activities over PostgreSQL; the control-plane worker runs them as local activities. */
 export function createDatabaseActivities(prisma: PrismaClient, policy: PlacementPolicy) {
@@ -11,6 +15,10 @@ export function createDatabaseActivities(prisma: PrismaClient, policy: Placement
     ...createPlacementActivities(prisma, policy),
     ...createVmRecordActivities(prisma),
     ...createHostRecordActivities(prisma),
+    ...createImageRecordActivities(prisma),
+    ...createVmBootMediaActivities(prisma),
+    ...createPoolRecordActivities(prisma, policy),
+    ...createVolumeRecordActivities(prisma),
   };
 }
 

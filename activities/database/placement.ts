@@ -1,7 +1,8 @@
 import type { PrismaClient } from "@prisma/client";
 import { permanentFailure } from "../../common/errors";
+import { freshSince, type PoolFreshness } from "./pools";
 
-export interface PlacementPolicy {
+export interface PlacementPolicy extends PoolFreshness {
   cpuAllocationRatio: number;
   memoryAllocationRatio: number;
 }
@@ -31,12 +32,14 @@ export function createPlacementActivities(prisma: PrismaClient, policy: Placemen
         if (!vm) throw permanentFailure("NOT_FOUND", `VM ${vmId} does not exist`);
         if (vm.hostId && vm.poolId) return { hostId: vm.hostId, poolId: vm.poolId };
 
-        // Hosts with the pool (or, with no pool asked for, a local directory pool) assigned and
-        // healthy, online, with room for the VM; least loaded memory first.
+        // Hosts with the pool (or, with no pool asked for, a local directory pool) assigned,
+        // healthy and freshly reported, and every pool of the VM's data disks too; online, with
+        // room for the VM; least loaded memory first.
+        const fresh = freshSince(policy);
         const candidates = await tx.$queryRaw<CandidateRow[]>`
           SELECT h.id AS "hostId", ph."poolId" AS "poolId"
           FROM "Host" h
-          JOIN "StoragePoolHost" ph ON ph."hostId" = h.id AND ph.health = 'healthy'
+          JOIN "StoragePoolHost" ph ON ph."hostId" = h.id AND ph.health = 'healthy' AND ph."reportedAt" >= ${fresh}
           JOIN "StoragePool" p ON p.id = ph."poolId"
           LEFT JOIN LATERAL (
             SELECT COALESCE(SUM(v.vcpus), 0) AS cpu, COALESCE(SUM(v."memoryMiB"), 0) AS mem
@@ -44,6 +47,14 @@ export function createPlacementActivities(prisma: PrismaClient, policy: Placemen
           ) used ON true
           WHERE h.state = 'ONLINE'
             AND (${vm.poolId}::text IS NULL AND p.kind = 'dir' OR p.id = ${vm.poolId})
+            AND NOT EXISTS (
+              SELECT 1 FROM "Volume" d
+              WHERE d."vmId" = ${vmId} AND d.id <> ${vm.bootVolumeId}
+                AND NOT EXISTS (
+                  SELECT 1 FROM "StoragePoolHost" dh
+                  WHERE dh."poolId" = d."poolId" AND dh."hostId" = h.id AND dh.health = 'healthy' AND dh."reportedAt" >= ${fresh}
+                )
+            )
             AND used.cpu + ${vm.vcpus} <= h."cpuCount" * ${policy.cpuAllocationRatio}::float8
             AND used.mem + ${vm.memoryMiB} <= h."memoryMiB" * ${policy.memoryAllocationRatio}::float8
           ORDER BY used.mem::float8 / h."memoryMiB" ASC, h.id ASC
@@ -52,7 +63,7 @@ export function createPlacementActivities(prisma: PrismaClient, policy: Placemen
         if (!chosen) {
           throw permanentFailure(
             "NO_HOST_AVAILABLE",
-            `no online host has ${vm.vcpus} vCPU and ${vm.memoryMiB} MiB free${vm.poolId ? ` with pool ${vm.poolId} healthy` : ""}`,
+            `no online host has ${vm.vcpus} vCPU and ${vm.memoryMiB} MiB free${vm.poolId ? ` with pool ${vm.poolId}` : ""} and all the VM's pools healthy`,
           );
         }
         // Serialise placements on this host: re-check under the host's row lock.

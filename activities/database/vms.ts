@@ -65,7 +65,9 @@ export function createVmRecordActivities(prisma: PrismaClient) {
 
     /** The delete's last step: nothing of the VM is left on any host. Idempotent. */
     async vmDeleted(vmId: string): Promise<void> {
+      // Data volumes outlive the VM (its domain, and so their attachment, is gone): they become free volumes.
       await prisma.$transaction([
+        prisma.volume.updateMany({ where: { vmId, targetDev: { not: null } }, data: { vmId: null, targetDev: null } }),
         prisma.volume.deleteMany({ where: { vmId } }),
         prisma.vm.deleteMany({ where: { id: vmId } }),
       ]);

@@ -1,13 +1,24 @@
 import type { Hypervisor } from "../libvirt/hypervisor";
+import type { ImageStore, PoolImageActivities } from "../images/pool-images";
 import { createDomainActivities, type DomainActivityConfig } from "../libvirt/domain-activities";
+import { createDiskActivities } from "../libvirt/disk-activities";
 import type { PoolRegistry } from "../storage/pool-registry";
+import { createPoolActivities } from "../storage/pool-activities";
 import { createVolumeActivities } from "../storage/volume-activities";
 
 /** Everything a host worker runs on its own queue, built over that host's clients. */
-export function createHostActivities(deps: { hypervisor: Hypervisor; pools: PoolRegistry; config: DomainActivityConfig }) {
+export function createHostActivities(deps: {
+  hypervisor: Hypervisor;
+  pools: PoolRegistry;
+  config: DomainActivityConfig;
+  images: { activities: PoolImageActivities; store: ImageStore };
+}) {
   return {
-    ...createDomainActivities(deps.hypervisor, deps.pools, deps.config),
+    ...createDomainActivities(deps.hypervisor, deps.pools, deps.config, deps.images.store),
+    ...deps.images.activities,
+    ...createDiskActivities(deps.hypervisor, deps.pools),
     ...createVolumeActivities(deps.pools),
+    ...createPoolActivities(deps.pools),
   };
 }
 

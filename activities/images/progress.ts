@@ -48,7 +48,7 @@ export class ProgressHeartbeat {
    */
   constructor(
     private readonly context: Context,
-    private readonly intervalMs: number,
+    readonly intervalMs: number,
     resume: ProgressState | null,
   ) {
     this.state = { ...(resume ?? { bytesDone: 0, bytesTotal: null }), phase: "verifying" };

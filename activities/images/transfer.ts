@@ -81,6 +81,24 @@ async function openResponse(file: PartialFile, options: TransferOptions) {
 }
 
 /**
+ * The next chunk of the body. While the server is silent, `onIdle` runs every `idleMs`: the bytes of
+ * a burst that arrived just before a stall get synced and heartbeated, so a worker lost during the
+ * stall resumes after them rather than fetching them again.
+ */
+async function nextChunk(chunks: AsyncIterator<Buffer>, idleMs: number, onIdle: () => Promise<void>): Promise<IteratorResult<Buffer>> {
+  const pending = chunks.next();
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<"idle">((resolve) => {
+      timer = setTimeout(() => resolve("idle"), idleMs);
+    });
+    const result = await Promise.race([pending, idle]).finally(() => clearTimeout(timer));
+    if (result !== "idle") return result;
+    await onIdle();
+  }
+}
+
+/**
  * Streams the image into `file` (appending after what a previous attempt left), checking its
  * format as soon as the probe bytes are in and its size against maxBytes, syncing and
  * heartbeating the durable offset as it goes. A broken transfer syncs and heartbeats its offset
@@ -110,11 +128,19 @@ export async function transferInto(file: PartialFile, options: TransferOptions):
       return transientFailure("DOWNLOAD_FAILED", `download from ${displayUrl(options.url)} broke off after ${file.size} bytes: ${reason}`);
     };
     const chunks = response[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let synced = file.size;
+    const syncAndReport = async () => {
+      await file.sync();
+      synced = file.size;
+      progress.report({ bytesDone: file.size });
+    };
     try {
       for (;;) {
         let next: IteratorResult<Buffer>;
         try {
-          next = await chunks.next();
+          next = await nextChunk(chunks, progress.intervalMs, async () => {
+            if (file.size > synced) await syncAndReport();
+          });
         } catch (err) {
           throw await brokeOff((err as Error).message);
         }
@@ -122,10 +148,7 @@ export async function transferInto(file: PartialFile, options: TransferOptions):
         if (file.size + next.value.length > options.maxBytes) throw tooLarge(file.size + next.value.length, options.maxBytes);
         await file.append(next.value);
         if (format === undefined && file.headComplete()) format = detectFormat(options.kind, file.head());
-        if (progress.due()) {
-          await file.sync();
-          progress.report({ bytesDone: file.size });
-        }
+        if (progress.due()) await syncAndReport();
       }
     } finally {
       response.destroy();

@@ -1,6 +1,7 @@
 import { Context } from "@temporalio/activity";
 import path from "node:path";
 import { permanentFailure, transientFailure } from "../../common/errors";
+import type { ImageStore } from "../images/pool-images";
 import type { PoolRegistry } from "../storage/pool-registry";
 import { buildDomainXml, domainName } from "./domain-xml";
 import { isDomainNotFound, type DomainState, type Hypervisor } from "./hypervisor";
@@ -17,6 +18,10 @@ export interface DefineDomainInput {
   memoryMiB: number;
   poolId: string;
   bootVolumeId: string;
+  /** ISO files (an installer, a cloud-init seed) by pool and path relative to it, attached as CD-ROMs. */
+  cdroms?: { poolId: string; path: string }[];
+  /** Boot from the first CD-ROM, then the disk. */
+  bootFromCdrom?: boolean;
 }
 
 const POLL_INTERVAL_MS = 250;
@@ -24,7 +29,7 @@ const POLL_INTERVAL_MS = 250;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Host activities on libvirt domains. Each is idempotent: it checks the domain's state first. */
-export function createDomainActivities(hypervisor: Hypervisor, pools: PoolRegistry, config: DomainActivityConfig) {
+export function createDomainActivities(hypervisor: Hypervisor, pools: PoolRegistry, config: DomainActivityConfig, images: ImageStore) {
   const stateOf = (vmId: string) => hypervisor.domainState(domainName(vmId));
 
   /** Polls until the domain reaches one of `wanted`, heartbeating; cancellation stops the wait. */
@@ -48,6 +53,8 @@ export function createDomainActivities(hypervisor: Hypervisor, pools: PoolRegist
         domainType: config.domainType,
         bootDisk: await pools.get(input.poolId).diskElement(input.bootVolumeId),
         consoleLogPath: path.join(config.consoleLogDir, `${input.vmId}.log`),
+        cdroms: await Promise.all((input.cdroms ?? []).map((cdrom) => images.resolve(cdrom.poolId, cdrom.path))),
+        bootFromCdrom: input.bootFromCdrom ?? false,
       });
       // Redefining with the same name and UUID replaces the definition: a retry is harmless.
       try {

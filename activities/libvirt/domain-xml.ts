@@ -10,6 +10,25 @@ export interface DomainSpec {
   domainType: "kvm" | "qemu";
   bootDisk: DiskElement;
   consoleLogPath: string;
+  /** Absolute paths of ISO files attached read-only as IDE CD-ROMs (hdc, hdd), in order. */
+  cdroms?: string[];
+  /** Boot from the first CD-ROM, then the disk (an installer ISO); otherwise the disk only. */
+  bootFromCdrom?: boolean;
+}
+
+/** IDE targets left for CD-ROMs on the pc machine's two channels (the disks are virtio and SCSI). */
+const CDROM_TARGETS = ["hdc", "hdd"];
+
+function cdromElements(paths: string[]): DiskElement[] {
+  if (paths.length > CDROM_TARGETS.length) throw new Error(`at most ${CDROM_TARGETS.length} CD-ROMs, got ${paths.length}`);
+  return paths.map((file, i) => ({
+    "@_type": "file",
+    "@_device": "cdrom",
+    driver: { "@_name": "qemu", "@_type": "raw" },
+    source: { "@_file": file },
+    target: { "@_dev": CDROM_TARGETS[i], "@_bus": "ide" },
+    readonly: "",
+  }));
 }
 
 /** libvirt domain names are ours, derived from the VM id: unique, and free of user text. */
@@ -27,7 +46,7 @@ const builder = new XMLBuilder({
 });
 
 /**
- * The libvirt domain for a VM: virtio boot disk, serial console to a file (kept across
+ * The libvirt domain for a VM: virtio boot disk, a virtio-scsi controller for data disks, serial console to a file (kept across
  * migrations with append), VNC on loopback only, ACPI so a graceful shutdown can work.
  */
 export function buildDomainXml(spec: DomainSpec): string {
@@ -39,13 +58,18 @@ export function buildDomainXml(spec: DomainSpec): string {
       title: spec.displayName,
       memory: { "@_unit": "MiB", "#text": spec.memoryMiB },
       vcpu: spec.vcpus,
-      os: { type: { "@_arch": "x86_64", "@_machine": "pc", "#text": "hvm" }, boot: { "@_dev": "hd" } },
+      os: {
+        type: { "@_arch": "x86_64", "@_machine": "pc", "#text": "hvm" },
+        boot: spec.bootFromCdrom ? [{ "@_dev": "cdrom" }, { "@_dev": "hd" }] : { "@_dev": "hd" },
+      },
       features: { acpi: "" },
       on_poweroff: "destroy",
       on_reboot: "restart",
       on_crash: "destroy",
       devices: {
-        disk: { ...spec.bootDisk, target: { "@_dev": "vda", "@_bus": "virtio" } },
+        disk: [{ ...spec.bootDisk, target: { "@_dev": "vda", "@_bus": "virtio" } }, ...cdromElements(spec.cdroms ?? [])],
+        // Data disks are hot-plugged here (activities/libvirt/disk-activities.ts): a controller cannot be.
+        controller: { "@_type": "scsi", "@_model": "virtio-scsi", "@_index": "0" },
         serial: { "@_type": "file", source: { "@_path": spec.consoleLogPath, "@_append": "on" }, target: { "@_port": "0" } },
         console: { "@_type": "file", source: { "@_path": spec.consoleLogPath, "@_append": "on" }, target: { "@_type": "serial", "@_port": "0" } },
         graphics: { "@_type": "vnc", "@_autoport": "yes", "@_listen": "127.0.0.1", listen: { "@_type": "address", "@_address": "127.0.0.1" } },

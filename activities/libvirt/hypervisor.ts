@@ -27,6 +27,12 @@ export interface Hypervisor {
   /** Pulls the plug. */
   destroyDomain(name: string): Promise<void>;
   undefineDomain(name: string): Promise<void>;
+  /** Adds a device (XML) to the definition, and to the running guest when `live`. */
+  attachDevice(name: string, deviceXml: string, live: boolean): Promise<void>;
+  /** Removes a device (XML) from the definition, and from the running guest when `live`. */
+  detachDevice(name: string, deviceXml: string, live: boolean): Promise<void>;
+  /** Grows a running guest's disk (qemu resizes the image it holds open, and tells the guest). */
+  blockResize(name: string, targetDev: string, sizeBytes: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type { Domain, Hypervisor as NativeHypervisor } from "@unraid/libvirt" with { "resolution-mode": "import" };
 import { runCommand } from "../../common/exec";
 import type { DomainState, Hypervisor, NodeFacts } from "./hypervisor";
@@ -27,6 +30,17 @@ export async function connectLibvirt(uri: string): Promise<Hypervisor> {
 
   const lookup = (name: string): Promise<Domain> => native.domainLookupByName(name);
   const virsh = (...args: string[]) => runCommand("virsh", ["-c", uri, "-q", ...args], { timeoutMs: VIRSH_TIMEOUT_MS });
+  /** virsh reads device XML from a file only. */
+  const withDeviceFile = async (xml: string, use: (file: string) => Promise<unknown>) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "qx-device-"));
+    try {
+      await writeFile(path.join(dir, "device.xml"), xml);
+      await use(path.join(dir, "device.xml"));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  const liveFlags = (live: boolean) => (live ? ["--live", "--config"] : ["--config"]);
 
   return {
     uri,
@@ -78,6 +92,19 @@ export async function connectLibvirt(uri: string): Promise<Hypervisor> {
 
     async undefineDomain(name) {
       await native.domainUndefine(await lookup(name));
+    },
+
+    async attachDevice(name, deviceXml, live) {
+      // The binding has no device hot-plug.
+      await withDeviceFile(deviceXml, (file) => virsh("attach-device", name, file, ...liveFlags(live)));
+    },
+
+    async detachDevice(name, deviceXml, live) {
+      await withDeviceFile(deviceXml, (file) => virsh("detach-device", name, file, ...liveFlags(live)));
+    },
+
+    async blockResize(name, targetDev, sizeBytes) {
+      await virsh("blockresize", name, targetDev, "--size", `${sizeBytes}B`);
     },
 
     async close() {

@@ -1,5 +1,11 @@
+import { Context } from "@temporalio/activity";
 import type { PoolRegistry } from "./pool-registry";
-import type { VolumeInfo } from "./backend";
+import type { SnapshotInfo, VolumeInfo, VolumeSource } from "./backend";
+
+export interface VolumeRef {
+  poolId: string;
+  volumeId: string;
+}
 
 export interface CreateDiskInput {
   poolId: string;
@@ -23,6 +29,50 @@ export function createVolumeActivities(pools: PoolRegistry) {
     /** Undo of createDisk, and the delete's disk step. Success when already gone. */
     async deleteDisk(input: { poolId: string; volumeId: string }): Promise<void> {
       await pools.get(input.poolId).deleteVolume(input.volumeId);
+    },
+
+    /** createVolume's and cloneVolume's (linked) step. Idempotent: the backend finds its own earlier work. */
+    async createVolume(input: VolumeRef & { sizeBytes: number; source: VolumeSource }): Promise<VolumeInfo> {
+      return pools.get(input.poolId).createVolume({ volumeId: input.volumeId, sizeBytes: input.sizeBytes, source: input.source });
+    },
+
+    /** Undo of a create or clone, and deleteVolume's step. Success when already gone. */
+    async deleteVolume(input: VolumeRef): Promise<void> {
+      await pools.get(input.poolId).deleteVolume(input.volumeId);
+    },
+
+    /**
+     * Full copy (cloneVolume, mode full). Heartbeats bytes copied; a cancel (delivered through the
+     * heartbeat) kills the copy and the backend removes the partial target. A retry starts over: the
+     * partial of an interrupted attempt is discarded, never resumed, so no half copy is ever published.
+     */
+    async copyVolume(input: { poolId: string; sourceVolumeId: string; targetVolumeId: string }): Promise<VolumeInfo> {
+      const ctx = Context.current();
+      ctx.heartbeat({ bytesDone: 0 });
+      return pools
+        .get(input.poolId)
+        .copyVolume(input.sourceVolumeId, input.targetVolumeId, (bytesDone, bytesTotal) => ctx.heartbeat({ bytesDone, bytesTotal }), ctx.cancellationSignal);
+    },
+
+    async volumeInfo(input: VolumeRef): Promise<VolumeInfo | null> {
+      return pools.get(input.poolId).volumeInfo(input.volumeId);
+    },
+
+    async createSnapshot(input: VolumeRef & { name: string }): Promise<void> {
+      await pools.get(input.poolId).createSnapshot(input.volumeId, input.name);
+    },
+
+    /** Undo of createSnapshot, and the delete action. Success when already gone. */
+    async deleteSnapshot(input: VolumeRef & { name: string }): Promise<void> {
+      await pools.get(input.poolId).deleteSnapshot(input.volumeId, input.name);
+    },
+
+    async revertSnapshot(input: VolumeRef & { name: string }): Promise<void> {
+      await pools.get(input.poolId).revertSnapshot(input.volumeId, input.name);
+    },
+
+    async listSnapshots(input: VolumeRef): Promise<SnapshotInfo[]> {
+      return pools.get(input.poolId).listSnapshots(input.volumeId);
     },
   };
 }

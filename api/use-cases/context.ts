@@ -7,4 +7,6 @@ export interface ApiContext {
   prisma: PrismaClient;
   temporal: Client;
   config: ControlPlaneConfig;
+  /** The API's base URL as hosts reach it (QX_API_PUBLIC_URL, else where it listens): staged uploads are fetched from it. */
+  publicUrl: string;
 }

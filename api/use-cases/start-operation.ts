@@ -3,7 +3,7 @@ import { Prisma, type Operation } from "@prisma/client";
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from "@temporalio/client";
 import type { SearchAttributePair } from "@temporalio/common";
 import { OPERATION_ID, OPERATION_TYPE } from "../../common/search-attributes";
-import { operationWorkflowId, type OperationTargetType, type OperationType } from "../../common/operations";
+import { CREATING_OPERATIONS, operationWorkflowId, type OperationTargetType, type OperationType } from "../../common/operations";
 import { ApiError } from "../problem";
 import type { ApiContext } from "./context";
 
@@ -101,7 +101,7 @@ async function findReplay(ctx: ApiContext, request: OperationRequest, requestHas
     where: { requestedBy_idempotencyKey: { requestedBy: request.requestedBy, idempotencyKey: request.idempotencyKey } },
   });
   // A create's target id is minted per request, so only the body identifies a repeated create.
-  const sameTarget = request.type === "create-vm" || existing?.targetId === request.targetId;
+  const sameTarget = CREATING_OPERATIONS.includes(request.type) || existing?.targetId === request.targetId;
   if (existing && (existing.requestHash !== requestHash || existing.type !== request.type || !sameTarget)) {
     throw new ApiError("IDEMPOTENCY_KEY_REUSED", `Idempotency-Key ${request.idempotencyKey} was used for a different request (operation ${existing.id})`, {
       operationId: existing.id,
@@ -167,6 +167,9 @@ async function abandonOperation(ctx: ApiContext, operation: Operation, reason: s
         where: { id: operation.targetId, state: { in: ["CREATING", "DELETING"] } },
         data: { state: "FAILED", errorCode: "WORKFLOW_ABORTED", errorMessage: reason },
       });
+    }
+    if (operation.targetType === "volume") {
+      await tx.volume.updateMany({ where: { id: operation.targetId, state: { in: ["CREATING", "DELETING"] } }, data: { state: "FAILED" } });
     }
   });
 }

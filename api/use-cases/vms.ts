@@ -9,6 +9,7 @@ import { ApiError } from "../problem";
 import type { CreateVmBody } from "../schemas";
 import type { ApiContext } from "./context";
 import { startOperation, type StartedOperation } from "./start-operation";
+import { bootImageOf, cloudInitOf, recordableCreateVmBody } from "./vm-boot-media";
 
 const DEFAULT_STOP_TIMEOUT_SECONDS = 120;
 
@@ -25,13 +26,14 @@ export async function requireVm(ctx: ApiContext, vmId: string): Promise<Vm> {
 /** Records the VM and its boot volume (ids chosen here, before any side effect) and starts createVm. */
 export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string, idempotencyKey?: string): Promise<StartedOperation & { vmId: string }> {
   const vmId = randomUUID();
+  const cloudInit = cloudInitOf(body);
   const started = await startOperation(ctx, {
     type: "create-vm",
     targetType: "vm",
     targetId: vmId,
     requestedBy: user,
     idempotencyKey,
-    requestBody: body,
+    requestBody: recordableCreateVmBody(body),
     workflowType: "createVm",
     workflowArgs: (operationId): [CreateVmInput] => [{ operationId, vmId, timeouts: hostTimeouts(ctx) }],
     summary: `Create VM ${body.name} (${body.vcpus} vCPU, ${body.memoryMiB} MiB, ${body.diskSizeGiB} GiB)`,
@@ -40,6 +42,7 @@ export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string
       if (body.poolId && !(await tx.storagePool.findUnique({ where: { id: body.poolId } }))) {
         throw new ApiError("VALIDATION_FAILED", `pool ${body.poolId} does not exist`);
       }
+      const boot = await bootImageOf(tx, body);
       await tx.vm.create({
         data: {
           id: vmId,
@@ -47,12 +50,14 @@ export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string
           vcpus: body.vcpus,
           memoryMiB: body.memoryMiB,
           diskSizeGiB: body.diskSizeGiB,
-          poolId: body.poolId ?? null,
-          baseImage: body.baseImage ?? null,
+          poolId: boot.poolId,
+          baseImage: boot.baseImage,
+          imageId: boot.imageId,
           bootVolumeId: randomUUID(),
           state: "CREATING",
         },
       });
+      if (cloudInit) await tx.vmCloudInit.create({ data: { vmId, ...cloudInit } });
     },
   });
   return { ...started, vmId: started.operation.targetId };

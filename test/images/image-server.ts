@@ -13,12 +13,25 @@ export interface ImageRoute {
   declaredLength?: number | null;
   /** Close the connection once the body has been sent up to this offset. */
   cutAt?: number;
+  /** Send the body up to this offset, then hold the connection open, silent, until the client leaves. */
+  stallAt?: number;
   /** Send 64 KiB chunks this many ms apart (a slow mirror). */
   chunkDelayMs?: number;
   redirectTo?: string;
 }
 
 const CHUNK = 64 * 1024;
+
+/** Waits for the socket to take more, or to close; leaves no listener behind (a slow route waits often). */
+function drainOrClose(res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done).off("close", done);
+      resolve();
+    };
+    res.on("drain", done).on("close", done);
+  });
+}
 
 export class ImageServer {
   private readonly routes = new Map<string, ImageRoute>();
@@ -87,15 +100,17 @@ export class ImageServer {
   }
 
   private async send(path: string, route: ImageRoute, start: number, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const end = Math.min(route.body.length, route.cutAt ?? Infinity);
+    const end = Math.min(route.body.length, route.cutAt ?? Infinity, route.stallAt ?? Infinity);
     for (let offset = start; offset < end && !res.destroyed; offset += CHUNK) {
       const chunk = route.body.subarray(offset, Math.min(offset + CHUNK, end));
       this.served.set(path, this.bytesServed(path) + chunk.length);
-      if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve).once("close", resolve));
+      if (!res.write(chunk)) await drainOrClose(res);
       if (route.chunkDelayMs) await new Promise((resolve) => setTimeout(resolve, route.chunkDelayMs));
     }
+    if (route.stallAt !== undefined && !res.destroyed) await new Promise((resolve) => res.once("close", resolve));
     // Cut off: flush what was written, then close the connection mid-body.
     if (route.cutAt !== undefined) req.socket.end();
+    else if (route.stallAt !== undefined) return;
     else res.end();
   }
 }

@@ -14,7 +14,8 @@ import type { ControlPlaneConfig } from "../../common/config";
 import { localPoolId } from "../../common/config";
 import { createPrismaClient } from "../../common/database";
 import { runCommand } from "../../common/exec";
-import { announceHost, createHostRuntime, createHostWorker, type HostRuntime } from "../../workers/host";
+import { announceHost, createHostDownloadWorker, createHostRuntime, createHostWorker, reportPoolHealth, startPoolReporter, type HostRuntime, type PoolReporter } from "../../workers/host";
+import { monitorHostWorkflowId } from "../../common/operations";
 import { createControlPlaneWorker } from "../../workers/control-plane";
 import { withDatabase } from "../global-setup";
 import { TEST_PORTS, TEST_TEMPORAL_ADDRESS, testPaths } from "./test-env";
@@ -55,6 +56,9 @@ export interface TestHost {
   poolId: string;
   poolDir: string;
   worker?: RunningWorker;
+  /** The host's second worker, on its image download queue. */
+  downloadWorker?: RunningWorker;
+  reporter?: PoolReporter;
 }
 
 export interface TestSystem {
@@ -72,6 +76,10 @@ export interface TestSystem {
   /** (Re)starts a host's worker, optionally with replaced host activities. */
   startHostWorker(host: TestHost, activities?: HostActivities): Promise<void>;
   waitForOperation(operationId: string, until?: (op: any) => boolean, timeoutMs?: number): Promise<any>;
+  /** Sends one pool report of the host now (the periodic reporter runs too unless stopped). */
+  reportPools(host: TestHost): Promise<void>;
+  /** Stops the host's periodic pool reports (as if the host went silent). */
+  stopPoolReporter(host: TestHost): Promise<void>;
   /** libvirt's view of a VM's domain: its state, or null when no such domain is defined. */
   domainState(vmId: string): Promise<string | null>;
   shutdown(): Promise<void>;
@@ -80,6 +88,14 @@ export interface TestSystem {
 export interface TestSystemOptions {
   hostCount?: number;
   hostScheduleToStartMs?: number;
+  /** How often each host reports its pools (QX_POOL_REPORT_INTERVAL_MS); tests default to 2 s. */
+  poolReportIntervalMs?: number;
+  /** When a pool report goes stale (QX_POOL_STALE_AFTER_MS); tests default to 60 s. */
+  poolStaleAfterMs?: number;
+  /** The largest image accepted (QX_MAX_IMAGE_BYTES). */
+  maxImageBytes?: number;
+  /** Cadence of download heartbeats (QX_IMAGE_HEARTBEAT_INTERVAL_MS); tests default to 250 ms. */
+  imageHeartbeatIntervalMs?: number;
 }
 
 /**
@@ -108,6 +124,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     hostScheduleToStartMs: options.hostScheduleToStartMs ?? 30_000,
     cpuAllocationRatio: 4,
     memoryAllocationRatio: 1,
+    poolStaleAfterMs: options.poolStaleAfterMs ?? 60_000,
+    maxImageBytes: options.maxImageBytes,
+    imageStagingDir: path.join(testPaths.dataDir, `test-system-${suffix}`, "staging"),
   };
   const prisma = createPrismaClient(databaseUrl);
   const nativeConnection = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
@@ -139,17 +158,28 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       domainType: "kvm",
       localPoolDir: poolDir,
       consoleLogDir: path.join(workDir, id, "console"),
+      stateDir: path.join(workDir, id, "state"),
+      poolReportIntervalMs: options.poolReportIntervalMs ?? 2_000,
+      imageHeartbeatIntervalMs: options.imageHeartbeatIntervalMs ?? 250,
     });
     hosts.push({ id, runtime, poolId: localPoolId(id), poolDir });
   }
 
+  const stopHostWorkers = async (host: TestHost) => {
+    await Promise.all([stop(host.worker), stop(host.downloadWorker)]);
+    host.worker = undefined;
+    host.downloadWorker = undefined;
+  };
   const startHostWorker = async (host: TestHost, activities?: HostActivities) => {
-    await stop(host.worker);
-    host.worker = await run(await createHostWorker({ connection: nativeConnection, runtime: host.runtime, activities }));
+    await stopHostWorkers(host);
+    const options = { connection: nativeConnection, runtime: host.runtime, activities };
+    host.worker = await run(await createHostWorker(options));
+    host.downloadWorker = await run(await createHostDownloadWorker(options));
   };
   for (const host of hosts) {
     await startHostWorker(host);
     await announceHost(temporal, host.runtime);
+    host.reporter = startPoolReporter(temporal, host.runtime);
   }
 
   const api = await startApi({ databaseUrl, config, tokens: parseApiTokens(`${TEST_TOKEN}=${TEST_USER}`), port: 0 });
@@ -195,11 +225,13 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     databaseActivities,
     request,
     restartControlPlane,
-    stopHostWorker: async (host) => {
-      await stop(host.worker);
-      host.worker = undefined;
-    },
+    stopHostWorker: stopHostWorkers,
     startHostWorker,
+    reportPools: (host) => reportPoolHealth(temporal, host.runtime),
+    async stopPoolReporter(host) {
+      await host.reporter?.stop();
+      host.reporter = undefined;
+    },
     waitForOperation,
     domainState,
     async shutdown() {
@@ -210,9 +242,13 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
         await runCommand("virsh", ["-c", "qemu:///system", "undefine", name]).catch(() => undefined);
       }
       await api.stop();
+      for (const host of hosts) {
+        await host.reporter?.stop();
+        await temporal.workflow.getHandle(monitorHostWorkflowId(host.id)).terminate("test system shut down").catch(() => undefined);
+      }
       await stop(controlPlane);
       for (const host of hosts) {
-        await stop(host.worker);
+        await stopHostWorkers(host);
         await host.runtime.hypervisor.close();
       }
       await clientConnection.close();

@@ -1,0 +1,148 @@
+import type { ImageKind, ImageStatus, PrismaClient } from "@prisma/client";
+import { permanentFailure } from "../../common/errors";
+import type { ImageChecksum } from "../images/download";
+import type { ImageFormat } from "../images/content-type";
+
+export interface ImageSpec {
+  id: string;
+  name: string;
+  kind: ImageKind;
+  status: ImageStatus;
+  poolId: string;
+  hostId: string | null;
+  /** A given (or already resolved) digest of the downloaded bytes. */
+  checksum: ImageChecksum | null;
+  /** The publisher's sums file to read the digest from, when none was given. */
+  checksumFile: { algorithm: ImageChecksum["algorithm"]; url: string } | null;
+  sourceUrl: string | null;
+}
+
+export interface ImageDownloaded {
+  imageId: string;
+  hostId: string;
+  path: string;
+  sizeBytes: number;
+  format: ImageFormat;
+  sourceFormat: ImageFormat;
+  checksum: ImageChecksum;
+}
+
+function checksumAlgorithmOf(value: string | null): ImageChecksum["algorithm"] | null {
+  return value === "sha256" || value === "sha512" ? value : null;
+}
+
+/** The Image rows: what GET /v1/images shows, kept current by downloadImage and deleteImage. */
+export function createImageRecordActivities(prisma: PrismaClient) {
+  return {
+    async loadImage(imageId: string): Promise<ImageSpec> {
+      const image = await prisma.image.findUnique({ where: { id: imageId } });
+      if (!image) throw permanentFailure("NOT_FOUND", `image ${imageId} does not exist`);
+      const algorithm = checksumAlgorithmOf(image.checksumAlgorithm);
+      const checksum: ImageChecksum | null = algorithm && image.checksumValue ? { algorithm, value: image.checksumValue } : null;
+      const checksumFile = algorithm && image.checksumFileUrl ? { algorithm, url: image.checksumFileUrl } : null;
+      return {
+        id: image.id,
+        name: image.name,
+        kind: image.kind,
+        status: image.status,
+        poolId: image.poolId,
+        hostId: image.hostId,
+        checksum,
+        checksumFile,
+        sourceUrl: image.sourceUrl,
+      };
+    },
+
+    /** The download begins (or a retried workflow task re-runs this): clears an earlier error. */
+    async imageDownloadStarted(imageId: string): Promise<void> {
+      await prisma.image.updateMany({
+        where: { id: imageId, status: { in: ["PENDING", "DOWNLOADING"] } },
+        data: { status: "DOWNLOADING", progress: 0, errorCode: null, errorMessage: null },
+      });
+    },
+
+    /**
+     * The host that downloads into the pool, recorded on the image (it holds the file of a
+     * host-local pool). Idempotent: an image already placed keeps its host. Any host with the pool
+     * healthy and online will do for a shared pool.
+     */
+    async placeImage(imageId: string): Promise<string> {
+      const image = await prisma.image.findUniqueOrThrow({ where: { id: imageId } });
+      if (image.hostId) return image.hostId;
+      const candidate = await prisma.storagePoolHost.findFirst({
+        where: { poolId: image.poolId, health: "healthy", host: { state: "ONLINE" } },
+        orderBy: { hostId: "asc" },
+      });
+      if (!candidate) throw permanentFailure("NO_HOST_AVAILABLE", `no online host has pool ${image.poolId} healthy`);
+      await prisma.image.update({ where: { id: imageId }, data: { hostId: candidate.hostId } });
+      return candidate.hostId;
+    },
+
+    /** A digest read from the publisher's sums file becomes the expected checksum. */
+    async imageChecksumResolved(input: { imageId: string; checksum: ImageChecksum }): Promise<void> {
+      await prisma.image.update({
+        where: { id: input.imageId },
+        data: { checksumAlgorithm: input.checksum.algorithm, checksumValue: input.checksum.value },
+      });
+    },
+
+    /** The download's last step: the file is verified and in place. */
+    async imageReady(input: ImageDownloaded): Promise<void> {
+      await prisma.image.update({
+        where: { id: input.imageId },
+        data: {
+          status: "READY",
+          progress: 100,
+          hostId: input.hostId,
+          path: input.path,
+          sizeBytes: BigInt(input.sizeBytes),
+          format: input.format,
+          sourceFormat: input.sourceFormat,
+          checksumAlgorithm: input.checksum.algorithm,
+          checksumValue: input.checksum.value,
+          uploadTokenHash: null,
+          errorCode: null,
+          errorMessage: null,
+        },
+      });
+    },
+
+    /** A download that did not finish: its files are gone (the undos ran); the row stays FAILED with the reason. */
+    async imageFailed(input: { imageId: string; errorCode: string; errorMessage: string }): Promise<void> {
+      await prisma.image.updateMany({
+        where: { id: input.imageId, status: { not: "DELETING" } },
+        data: { status: "FAILED", path: null, uploadTokenHash: null, errorCode: input.errorCode, errorMessage: input.errorMessage },
+      });
+    },
+
+    /** Refuses while any VM boots from the image (its file backs their disks); else marks it DELETING. */
+    async imageDeleting(imageId: string): Promise<void> {
+      await prisma.$transaction(async (tx) => {
+        const image = await tx.image.findUnique({ where: { id: imageId } });
+        if (!image) throw permanentFailure("NOT_FOUND", `image ${imageId} does not exist`);
+        const users = await tx.vm.findMany({
+          where: { OR: [{ imageId }, ...(image.path ? [{ poolId: image.poolId, baseImage: image.path }] : [])] },
+          select: { id: true },
+          take: 5,
+        });
+        if (users.length > 0) {
+          throw permanentFailure("IMAGE_IN_USE", `image ${imageId} is used by VM ${users.map((vm) => vm.id).join(", ")}`);
+        }
+        await tx.image.update({ where: { id: imageId }, data: { status: "DELETING" } });
+      });
+    },
+
+    /** A delete that did not finish: FAILED with the reason; a repeated DELETE finishes the job. */
+    async imageDeleteFailed(input: { imageId: string; errorCode: string; errorMessage: string }): Promise<void> {
+      await prisma.image.updateMany({
+        where: { id: input.imageId, status: "DELETING" },
+        data: { status: "FAILED", errorCode: input.errorCode, errorMessage: `delete did not finish: ${input.errorMessage}` },
+      });
+    },
+
+    /** The delete's last step. Idempotent. */
+    async imageDeleted(imageId: string): Promise<void> {
+      await prisma.image.deleteMany({ where: { id: imageId } });
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import { Prisma, type PoolKind, type PrismaClient, type VolumeState } from "@prisma/client";
+import { permanentFailure } from "../../common/errors";
+
+export interface VolumeSpec {
+  id: string;
+  name: string;
+  poolId: string;
+  poolKind: PoolKind;
+  /** The host holding it, for host-local (dir) pools; null on shared pools. */
+  hostId: string | null;
+  sizeBytes: number;
+  state: VolumeState;
+  vmId: string | null;
+  targetDev: string | null;
+  backingVolumeId: string | null;
+  /** Linked clones reading this volume: while there are any, its data must not change. */
+  cloneCount: number;
+  /** The attached VM's host, where live changes (resize, hot-plug) must run. */
+  vmHostId: string | null;
+}
+
+/** Data disk devices, in the order they are handed out (sda.. on the virtio-scsi controller). */
+const DATA_DISK_TARGETS = Array.from({ length: 26 }, (_, i) => `sd${String.fromCharCode(97 + i)}`);
+
+/** Volume rows: what the user sees in GET /v1/volumes. */
+export function createVolumeRecordActivities(prisma: PrismaClient) {
+  return {
+    async loadVolume(volumeId: string): Promise<VolumeSpec> {
+      const v = await prisma.volume.findUnique({
+        where: { id: volumeId },
+        include: { pool: { select: { kind: true } }, vm: { select: { hostId: true } }, _count: { select: { clones: true } } },
+      });
+      if (!v) throw permanentFailure("VOLUME_NOT_FOUND", `volume ${volumeId} does not exist`);
+      return {
+        id: v.id,
+        name: v.name,
+        poolId: v.poolId,
+        poolKind: v.pool.kind,
+        hostId: v.hostId,
+        sizeBytes: Number(v.sizeBytes),
+        state: v.state,
+        vmId: v.vmId,
+        targetDev: v.targetDev,
+        backingVolumeId: v.backingVolumeId,
+        cloneCount: v._count.clones,
+        vmHostId: v.vm?.hostId ?? null,
+      };
+    },
+
+    /** A volume of a host-local pool lives on the host that made it: recorded once chosen. Idempotent. */
+    async volumeHostChosen(input: { volumeId: string; hostId: string }): Promise<void> {
+      await prisma.volume.updateMany({ where: { id: input.volumeId, pool: { kind: "dir" } }, data: { hostId: input.hostId } });
+    },
+
+    /** The create's (or clone's) last step: the volume exists with this shape. */
+    async volumeReady(input: { volumeId: string; sizeBytes: number; format: string }): Promise<void> {
+      await prisma.volume.update({ where: { id: input.volumeId }, data: { state: "READY", sizeBytes: BigInt(input.sizeBytes), format: input.format } });
+    },
+
+    /** A create or clone that did not finish: compensation removed the storage, so the row goes too. */
+    async volumeCreateFailed(volumeId: string): Promise<void> {
+      await prisma.volume.deleteMany({ where: { id: volumeId, state: "CREATING" } });
+    },
+
+    async volumeStateChanged(input: { volumeId: string; state: VolumeState }): Promise<void> {
+      await prisma.volume.updateMany({ where: { id: input.volumeId }, data: { state: input.state } });
+    },
+
+    /** The delete's last step; its snapshot rows go with it. Idempotent. */
+    async volumeDeleted(volumeId: string): Promise<void> {
+      await prisma.volume.deleteMany({ where: { id: volumeId } });
+    },
+
+    async volumeResized(input: { volumeId: string; sizeBytes: number }): Promise<void> {
+      await prisma.volume.update({ where: { id: input.volumeId }, data: { sizeBytes: BigInt(input.sizeBytes) } });
+    },
+
+    /**
+     * Attach's first step: records the attachment and picks the VM's lowest free data disk device.
+     * The unique (vmId, targetDev) index makes a racing attach to the same VM fail here and retry.
+     * Idempotent: a volume already attached to this VM keeps its device.
+     */
+    async attachmentReserved(input: { volumeId: string; vmId: string }): Promise<string> {
+      const volume = await prisma.volume.findUnique({ where: { id: input.volumeId } });
+      if (!volume) throw permanentFailure("VOLUME_NOT_FOUND", `volume ${input.volumeId} does not exist`);
+      if (volume.vmId === input.vmId && volume.targetDev) return volume.targetDev;
+      if (volume.vmId) throw permanentFailure("VOLUME_IN_USE", `volume ${input.volumeId} is attached to VM ${volume.vmId}`);
+      const used = await prisma.volume.findMany({ where: { vmId: input.vmId, targetDev: { not: null } }, select: { targetDev: true } });
+      const targetDev = DATA_DISK_TARGETS.find((t) => !used.some((u) => u.targetDev === t));
+      if (!targetDev) throw permanentFailure("CONFLICT", `VM ${input.vmId} has no free data disk device`);
+      try {
+        await prisma.volume.update({ where: { id: input.volumeId, vmId: null }, data: { vmId: input.vmId, targetDev } });
+      } catch (err) {
+        if (err instanceof Prisma.PrismaClientKnownRequestError) throw permanentFailure("CONFLICT", `attaching volume ${input.volumeId} raced another attach`);
+        throw err;
+      }
+      return targetDev;
+    },
+
+    /** Undo of attachmentReserved, and detach's last step. Idempotent. */
+    async attachmentReleased(volumeId: string): Promise<void> {
+      await prisma.volume.updateMany({ where: { id: volumeId, targetDev: { not: null } }, data: { vmId: null, targetDev: null } });
+    },
+
+    async snapshotRecorded(input: { volumeId: string; snapshotId: string; name: string }): Promise<void> {
+      await prisma.volumeSnapshot.upsert({
+        where: { volumeId_name: { volumeId: input.volumeId, name: input.name } },
+        create: { id: input.snapshotId, volumeId: input.volumeId, name: input.name },
+        update: {},
+      });
+    },
+
+    async snapshotRemoved(input: { volumeId: string; name: string }): Promise<void> {
+      await prisma.volumeSnapshot.deleteMany({ where: { volumeId: input.volumeId, name: input.name } });
+    },
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * Reads an image's digest from the sums file its publisher puts beside it (catalog entries name
+ * that file, not a digest: "latest" images are rebuilt and their digests change). Understands the
+ * GNU `sha256sum` style (`<hex>  name` or `<hex> *name`) and the BSD style (`SHA256 (name) = <hex>`),
+ * which covers Debian, Ubuntu, Fedora, Rocky and Alpine; signature armour lines are skipped.
+ */
+import { Context } from "@temporalio/activity";
+import { permanentFailure, transientFailure } from "../../common/errors";
+import { displayUrl, httpGet, parseDownloadUrl } from "./http-get";
+import type { ChecksumAlgorithm } from "./partial-file";
+import type { ImageChecksum } from "./download";
+
+/** Sums files are a few KiB; anything far larger is not one. */
+const MAX_SUMS_BYTES = 1024 * 1024;
+const IDLE_TIMEOUT_MS = 30_000;
+const HEX_LENGTH: Record<ChecksumAlgorithm, number> = { sha256: 64, sha512: 128 };
+
+export interface PublishedChecksumInput {
+  checksumFileUrl: string;
+  /** The image's URL: its last path segment is the name looked up. */
+  fileUrl: string;
+  algorithm: ChecksumAlgorithm;
+}
+
+/** The digest listed for `fileName`, or null. */
+export function findChecksum(sums: string, fileName: string, algorithm: ChecksumAlgorithm): string | null {
+  const hex = `[0-9a-fA-F]{${HEX_LENGTH[algorithm]}}`;
+  const gnu = new RegExp(`^(${hex})\\s+\\*?(.+)$`);
+  const bsd = new RegExp(`^${algorithm}\\s*\\((.+)\\)\\s*=\\s*(${hex})$`, "i");
+  for (const raw of sums.split(/\r?\n/)) {
+    const line = raw.trim();
+    const g = gnu.exec(line);
+    if (g && g[2]?.replace(/^\.\//, "") === fileName) return (g[1] as string).toLowerCase();
+    const b = bsd.exec(line);
+    if (b && b[1]?.replace(/^\.\//, "") === fileName) return (b[2] as string).toLowerCase();
+  }
+  return null;
+}
+
+async function readSmallBody(url: URL, signal: AbortSignal): Promise<string> {
+  const { response, url: finalUrl } = await httpGet(url, { headers: { "accept-encoding": "identity" }, signal, idleTimeoutMs: IDLE_TIMEOUT_MS, maxRedirects: 5 });
+  const status = response.statusCode ?? 0;
+  if (status !== 200) {
+    response.destroy();
+    const what = `GET ${displayUrl(finalUrl)} answered ${status}`;
+    throw status >= 500 || status === 429 ? transientFailure("DOWNLOAD_FAILED", what) : permanentFailure("DOWNLOAD_FAILED", what);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_SUMS_BYTES) {
+      response.destroy();
+      throw permanentFailure("CONTENT_TOO_LARGE", `${displayUrl(finalUrl)} is larger than ${MAX_SUMS_BYTES} bytes: not a sums file`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export async function fetchPublishedChecksum(input: PublishedChecksumInput): Promise<ImageChecksum> {
+  const sumsUrl = parseDownloadUrl(input.checksumFileUrl);
+  const fileName = decodeURIComponent(parseDownloadUrl(input.fileUrl).pathname.split("/").pop() ?? "");
+  const sums = await readSmallBody(sumsUrl, Context.current().cancellationSignal);
+  const value = findChecksum(sums, fileName, input.algorithm);
+  if (!value) throw permanentFailure("VALIDATION_FAILED", `${displayUrl(sumsUrl)} lists no ${input.algorithm} digest for ${fileName}`);
+  return { algorithm: input.algorithm, value };
+}

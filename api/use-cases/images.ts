@@ -1,0 +1,174 @@
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import type { Image, Prisma } from "@prisma/client";
+import type { DownloadProgress } from "../../activities/images/progress";
+import { DEFAULT_MAX_IMAGE_BYTES } from "../../common/config";
+import { loadImageCatalog, type ImageCatalogEntry } from "../../common/image-catalog";
+import { HOST_ID } from "../../common/search-attributes";
+import type { DeleteImageInput } from "../../workflows/delete-image";
+import type { DownloadImageInput } from "../../workflows/download-image";
+import type { CreateImageBody } from "../image-schemas";
+import { ApiError } from "../problem";
+import type { ApiContext } from "./context";
+import { discardStagedUpload, stageUpload, stagedUploadUrl, sweepStagedUploads } from "./image-uploads";
+import { startOperation, type StartedOperation } from "./start-operation";
+
+const ACTIVE_OPERATION_STATES = ["PENDING", "RUNNING", "COMPENSATING"] as const;
+
+const hostTimeouts = (ctx: ApiContext) => ({ hostScheduleToStartMs: ctx.config.hostScheduleToStartMs });
+const maxImageBytes = (ctx: ApiContext) => ctx.config.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
+
+export function imageCatalog(ctx: ApiContext): Promise<ImageCatalogEntry[]> {
+  return loadImageCatalog(ctx.config.imageCatalogFile);
+}
+
+export async function requireImage(ctx: ApiContext, imageId: string): Promise<Image> {
+  const image = await ctx.prisma.image.findUnique({ where: { id: imageId } });
+  if (!image) throw new ApiError("NOT_FOUND", `image ${imageId} does not exist`);
+  return image;
+}
+
+/** Images are files in a directory pool (for now a host's local pool). */
+async function requireImagePool(tx: Prisma.TransactionClient, poolId: string): Promise<void> {
+  const pool = await tx.storagePool.findUnique({ where: { id: poolId } });
+  if (!pool) throw new ApiError("VALIDATION_FAILED", `pool ${poolId} does not exist`);
+  if (pool.kind !== "dir") throw new ApiError("VALIDATION_FAILED", `pool ${poolId} is ${pool.kind}; images need a directory pool`);
+}
+
+/** The new image's row (id chosen here, before any side effect) from what the request names. */
+async function imageRow(ctx: ApiContext, imageId: string, body: CreateImageBody): Promise<Prisma.ImageUncheckedCreateInput> {
+  const base = { id: imageId, poolId: body.poolId, status: "PENDING" as const };
+  if (body.source === "catalog") {
+    const entry = (await imageCatalog(ctx)).find((e) => e.id === body.catalogId);
+    if (!entry) throw new ApiError("VALIDATION_FAILED", `the catalog has no image ${body.catalogId}`);
+    return {
+      ...base,
+      name: body.name ?? entry.name,
+      kind: entry.kind,
+      catalogId: entry.id,
+      sourceUrl: entry.url,
+      osFamily: entry.os.family,
+      osDistribution: entry.os.distribution,
+      osVersion: entry.os.version,
+      checksumAlgorithm: entry.checksum?.algorithm ?? entry.checksumFile?.algorithm ?? null,
+      checksumValue: entry.checksum?.value ?? null,
+      checksumFileUrl: entry.checksumFile?.url ?? null,
+    };
+  }
+  return {
+    ...base,
+    name: body.name,
+    kind: body.kind,
+    sourceUrl: body.source === "url" ? body.url : null,
+    osFamily: body.os?.family ?? null,
+    osDistribution: body.os?.distribution ?? null,
+    osVersion: body.os?.version ?? null,
+    checksumAlgorithm: body.checksum?.algorithm ?? null,
+    checksumValue: body.checksum?.value.toLowerCase() ?? null,
+  };
+}
+
+function startDownload(
+  ctx: ApiContext,
+  request: { imageId: string; url: string; name: string; user: string; idempotencyKey?: string; requestBody: unknown },
+  inTransaction?: (tx: Prisma.TransactionClient) => Promise<void>,
+): Promise<StartedOperation> {
+  return startOperation(ctx, {
+    type: "download-image",
+    targetType: "image",
+    targetId: request.imageId,
+    requestedBy: request.user,
+    idempotencyKey: request.idempotencyKey,
+    requestBody: request.requestBody,
+    workflowType: "downloadImage",
+    workflowArgs: (operationId): [DownloadImageInput] => [
+      { operationId, imageId: request.imageId, url: request.url, maxBytes: maxImageBytes(ctx), timeouts: hostTimeouts(ctx) },
+    ],
+    summary: `Download image ${request.name}`,
+    searchAttributes: [],
+    inTransaction,
+  });
+}
+
+export type CreatedImage = { imageId: string } & ({ started: StartedOperation } | { image: Image });
+
+/**
+ * A catalog or URL image: its row and the downloadImage operation, committed together. An upload:
+ * only the row (PENDING), the operation starts when its content arrives.
+ */
+export async function createImage(ctx: ApiContext, body: CreateImageBody, user: string, idempotencyKey?: string): Promise<CreatedImage> {
+  const imageId = randomUUID();
+  const row = await imageRow(ctx, imageId, body);
+  if (body.source === "upload") {
+    const image = await ctx.prisma.$transaction(async (tx) => {
+      await requireImagePool(tx, body.poolId);
+      return tx.image.create({ data: row });
+    });
+    return { imageId, image };
+  }
+  const started = await startDownload(ctx, { imageId, url: row.sourceUrl as string, name: row.name, user, idempotencyKey, requestBody: body }, async (tx) => {
+    await requireImagePool(tx, body.poolId);
+    await tx.image.create({ data: row });
+  });
+  return { imageId: started.operation.targetId, started };
+}
+
+/** PUT /v1/images/:id/content: stages the body, then downloads it to the pool's host from the API. */
+export async function uploadImageContent(ctx: ApiContext, imageId: string, body: Readable, declaredLength: number | null, user: string): Promise<StartedOperation> {
+  const image = await requireImage(ctx, imageId);
+  if (image.sourceUrl !== null || image.status !== "PENDING") {
+    throw new ApiError("CONFLICT", `image ${imageId} is ${image.status}${image.sourceUrl ? ", downloaded from a URL" : ""}; content can be sent once, to a new upload image`);
+  }
+  await sweepStagedUploads(ctx);
+  const { token, hash } = await stageUpload(ctx, imageId, body, declaredLength, maxImageBytes(ctx));
+  try {
+    return await startDownload(ctx, { imageId, url: stagedUploadUrl(ctx, imageId, token), name: image.name, user, requestBody: { upload: imageId } }, async (tx) => {
+      await tx.image.update({ where: { id: imageId }, data: { uploadTokenHash: hash } });
+    });
+  } catch (err) {
+    await discardStagedUpload(ctx, imageId);
+    throw err;
+  }
+}
+
+/** Refused while a VM boots from the image (the workflow checks again, under a lock). */
+export async function deleteImage(ctx: ApiContext, imageId: string, user: string, idempotencyKey?: string): Promise<StartedOperation> {
+  const image = await requireImage(ctx, imageId);
+  const users = await ctx.prisma.vm.count({ where: { OR: [{ imageId }, ...(image.path ? [{ poolId: image.poolId, baseImage: image.path }] : [])] } });
+  if (users > 0) throw new ApiError("IMAGE_IN_USE", `image ${imageId} is used by ${users} VM(s); delete them first`);
+  const started = await startOperation(ctx, {
+    type: "delete-image",
+    targetType: "image",
+    targetId: imageId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: {},
+    workflowType: "deleteImage",
+    workflowArgs: (operationId): [DeleteImageInput] => [{ operationId, imageId, timeouts: hostTimeouts(ctx) }],
+    summary: `Delete image ${image.name}`,
+    searchAttributes: image.hostId ? [{ key: HOST_ID, value: image.hostId }] : [],
+  });
+  // An upload never fetched leaves its staged file: nothing can fetch it any more.
+  await discardStagedUpload(ctx, imageId);
+  return started;
+}
+
+/**
+ * Live progress of a running download: the last heartbeat of the workflow's pending download
+ * activity, as the Temporal server holds it (the database holds no per-tick progress).
+ */
+export async function liveDownloadProgress(ctx: ApiContext, imageId: string): Promise<DownloadProgress | null> {
+  const operation = await ctx.prisma.operation.findFirst({
+    where: { targetType: "image", targetId: imageId, type: "download-image", state: { in: [...ACTIVE_OPERATION_STATES] } },
+  });
+  if (!operation) return null;
+  try {
+    const description = await ctx.temporal.workflow.getHandle(operation.workflowId).describe();
+    const download = description.raw.pendingActivities?.find((a) => a.activityType?.name === "downloadImageToPool");
+    const payload = download?.heartbeatDetails?.payloads?.[0];
+    return payload ? (ctx.temporal.options.loadedDataConverter.payloadConverter.fromPayload(payload) as DownloadProgress) : null;
+  } catch {
+    // Progress is a nicety: a workflow that just ended or a Temporal hiccup must not fail the read.
+    return null;
+  }
+}

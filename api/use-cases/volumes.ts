@@ -1,0 +1,217 @@
+import { randomUUID } from "node:crypto";
+import type { Volume } from "@prisma/client";
+import type { SnapshotAction, SnapshotVolumeInput } from "../../workflows/snapshot-volume";
+import type { AttachVolumeInput } from "../../workflows/attach-volume";
+import type { CloneVolumeInput } from "../../workflows/clone-volume";
+import type { CreateVolumeInput } from "../../workflows/create-volume";
+import type { DeleteVolumeInput } from "../../workflows/delete-volume";
+import type { DetachVolumeInput } from "../../workflows/detach-volume";
+import type { ResizeVolumeInput } from "../../workflows/resize-volume";
+import { HOST_ID, VM_ID } from "../../common/search-attributes";
+import { ApiError } from "../problem";
+import type { CloneVolumeBody, CreateVolumeBody } from "../schemas";
+import type { ApiContext } from "./context";
+import { startOperation, type StartedOperation } from "./start-operation";
+import { requireVm } from "./vms";
+
+const GiB = 1024 ** 3;
+
+function hostTimeouts(ctx: ApiContext) {
+  return { hostScheduleToStartMs: ctx.config.hostScheduleToStartMs };
+}
+
+export async function requireVolume(ctx: ApiContext, volumeId: string): Promise<Volume> {
+  const volume = await ctx.prisma.volume.findUnique({ where: { id: volumeId } });
+  if (!volume) throw new ApiError("NOT_FOUND", `volume ${volumeId} does not exist`);
+  return volume;
+}
+
+/** The early answer to what the workflow's validate step would refuse anyway (it re-checks: races). */
+function expectReady(volume: Volume): void {
+  if (volume.state !== "READY") throw new ApiError("CONFLICT", `volume ${volume.id} is ${volume.state}`);
+}
+
+function expectDetached(volume: Volume): void {
+  if (volume.vmId) throw new ApiError("VOLUME_IN_USE", `volume ${volume.id} is attached to VM ${volume.vmId}; detach it first`);
+}
+
+async function expectNoClones(ctx: ApiContext, volume: Volume): Promise<void> {
+  const clones = await ctx.prisma.volume.count({ where: { backingVolumeId: volume.id } });
+  if (clones > 0) throw new ApiError("VOLUME_IN_USE", `volume ${volume.id} is the base of ${clones} linked clones`);
+}
+
+const volumeAttributes = (volume: Volume) => [
+  ...(volume.hostId ? [{ key: HOST_ID, value: volume.hostId }] : []),
+  ...(volume.vmId ? [{ key: VM_ID, value: volume.vmId }] : []),
+];
+
+/** Records the volume (id chosen here, before any side effect) and starts createVolume. */
+export async function createVolume(ctx: ApiContext, body: CreateVolumeBody, user: string, idempotencyKey?: string): Promise<StartedOperation & { volumeId: string }> {
+  const volumeId = randomUUID();
+  const started = await startOperation(ctx, {
+    type: "create-volume",
+    targetType: "volume",
+    targetId: volumeId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: body,
+    workflowType: "createVolume",
+    workflowArgs: (operationId): [CreateVolumeInput] => [{ operationId, volumeId, timeouts: hostTimeouts(ctx) }],
+    summary: `Create volume ${body.name} (${body.sizeGiB} GiB) in pool ${body.poolId}`,
+    searchAttributes: [],
+    inTransaction: async (tx) => {
+      if (!(await tx.storagePool.findUnique({ where: { id: body.poolId } }))) throw new ApiError("VALIDATION_FAILED", `pool ${body.poolId} does not exist`);
+      await tx.volume.create({ data: { id: volumeId, name: body.name, poolId: body.poolId, sizeBytes: BigInt(body.sizeGiB) * BigInt(GiB) } });
+    },
+  });
+  return { ...started, volumeId: started.operation.targetId };
+}
+
+/** Refused (409) while the volume is attached or is the base of linked clones. */
+export async function deleteVolume(ctx: ApiContext, volumeId: string, user: string, idempotencyKey?: string): Promise<StartedOperation> {
+  const volume = await requireVolume(ctx, volumeId);
+  expectDetached(volume);
+  await expectNoClones(ctx, volume);
+  return startOperation(ctx, {
+    type: "delete-volume",
+    targetType: "volume",
+    targetId: volumeId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: {},
+    workflowType: "deleteVolume",
+    workflowArgs: (operationId): [DeleteVolumeInput] => [{ operationId, volumeId, timeouts: hostTimeouts(ctx) }],
+    summary: `Delete volume ${volume.name}`,
+    searchAttributes: volumeAttributes(volume),
+  });
+}
+
+export async function resizeVolume(ctx: ApiContext, volumeId: string, sizeGiB: number, user: string, idempotencyKey?: string): Promise<StartedOperation> {
+  const volume = await requireVolume(ctx, volumeId);
+  expectReady(volume);
+  const sizeBytes = sizeGiB * GiB;
+  if (sizeBytes <= Number(volume.sizeBytes)) throw new ApiError("VALIDATION_FAILED", `volume ${volumeId} is ${volume.sizeBytes} bytes; volumes only grow`);
+  await expectNoClones(ctx, volume);
+  return startOperation(ctx, {
+    type: "resize-volume",
+    targetType: "volume",
+    targetId: volumeId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: { sizeGiB },
+    workflowType: "resizeVolume",
+    workflowArgs: (operationId): [ResizeVolumeInput] => [{ operationId, volumeId, sizeBytes, timeouts: hostTimeouts(ctx) }],
+    summary: `Grow volume ${volume.name} to ${sizeGiB} GiB`,
+    searchAttributes: volumeAttributes(volume),
+  });
+}
+
+/**
+ * Records the new volume (CREATING, in the source's pool; a linked clone names its base, which the
+ * database then refuses to delete first) and starts cloneVolume. Like a create, the operation's
+ * target is the new volume (its id minted here), so a replayed request finds the same clone.
+ */
+export async function cloneVolume(
+  ctx: ApiContext,
+  sourceVolumeId: string,
+  body: CloneVolumeBody,
+  user: string,
+  idempotencyKey?: string,
+): Promise<StartedOperation & { volumeId: string }> {
+  const source = await requireVolume(ctx, sourceVolumeId);
+  expectReady(source);
+  expectDetached(source);
+  const volumeId = randomUUID();
+  const started = await startOperation(ctx, {
+    type: "clone-volume",
+    targetType: "volume",
+    targetId: volumeId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: { ...body, sourceVolumeId },
+    workflowType: "cloneVolume",
+    workflowArgs: (operationId): [CloneVolumeInput] => [{ operationId, sourceVolumeId, volumeId, mode: body.mode, timeouts: hostTimeouts(ctx) }],
+    summary: `${body.mode === "linked" ? "Linked" : "Full"} clone of volume ${source.name} as ${body.name}`,
+    searchAttributes: volumeAttributes(source),
+    inTransaction: async (tx) => {
+      await tx.volume.create({
+        data: {
+          id: volumeId,
+          name: body.name,
+          poolId: source.poolId,
+          hostId: source.hostId,
+          sizeBytes: source.sizeBytes,
+          backingVolumeId: body.mode === "linked" ? source.id : null,
+        },
+      });
+    },
+  });
+  return { ...started, volumeId: started.operation.targetId };
+}
+
+export async function snapshotAction(
+  ctx: ApiContext,
+  volumeId: string,
+  action: SnapshotAction,
+  name: string,
+  user: string,
+  idempotencyKey?: string,
+): Promise<StartedOperation> {
+  const volume = await requireVolume(ctx, volumeId);
+  expectReady(volume);
+  expectDetached(volume);
+  const existing = await ctx.prisma.volumeSnapshot.findUnique({ where: { volumeId_name: { volumeId, name } } });
+  if (action === "create" && existing) throw new ApiError("CONFLICT", `volume ${volumeId} already has a snapshot ${name}`);
+  if (action !== "create" && !existing) throw new ApiError("NOT_FOUND", `volume ${volumeId} has no snapshot ${name}`);
+  if (action === "revert") await expectNoClones(ctx, volume);
+  const snapshotId = existing?.id ?? randomUUID();
+  return startOperation(ctx, {
+    type: `${action}-snapshot`,
+    targetType: "volume",
+    targetId: volumeId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: { name },
+    workflowType: "snapshotVolume",
+    workflowArgs: (operationId): [SnapshotVolumeInput] => [{ operationId, volumeId, action, name, snapshotId, timeouts: hostTimeouts(ctx) }],
+    summary: `${action} snapshot ${name} of volume ${volume.name}`,
+    searchAttributes: volumeAttributes(volume),
+  });
+}
+
+export async function attachVolume(ctx: ApiContext, volumeId: string, vmId: string, user: string, idempotencyKey?: string): Promise<StartedOperation> {
+  const volume = await requireVolume(ctx, volumeId);
+  expectReady(volume);
+  expectDetached(volume);
+  await expectNoClones(ctx, volume);
+  const vm = await requireVm(ctx, vmId);
+  return startOperation(ctx, {
+    type: "attach-volume",
+    targetType: "volume",
+    targetId: volumeId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: { vmId },
+    workflowType: "attachVolume",
+    workflowArgs: (operationId): [AttachVolumeInput] => [{ operationId, volumeId, vmId, timeouts: hostTimeouts(ctx) }],
+    summary: `Attach volume ${volume.name} to VM ${vm.name}`,
+    searchAttributes: [{ key: VM_ID, value: vmId }, ...(vm.hostId ? [{ key: HOST_ID, value: vm.hostId }] : [])],
+  });
+}
+
+export async function detachVolume(ctx: ApiContext, volumeId: string, user: string, idempotencyKey?: string): Promise<StartedOperation> {
+  const volume = await requireVolume(ctx, volumeId);
+  if (!volume.vmId || !volume.targetDev) throw new ApiError("CONFLICT", `volume ${volumeId} is not attached as a data disk`);
+  return startOperation(ctx, {
+    type: "detach-volume",
+    targetType: "volume",
+    targetId: volumeId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: {},
+    workflowType: "detachVolume",
+    workflowArgs: (operationId): [DetachVolumeInput] => [{ operationId, volumeId, timeouts: hostTimeouts(ctx) }],
+    summary: `Detach volume ${volume.name} from VM ${volume.vmId}`,
+    searchAttributes: volumeAttributes(volume),
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * cloneVolume — runbook
+ *   1. validate     the source is READY and attached to no VM (a running guest's qcow2 cannot be
+ *                   copied consistently, and a linked clone's base must never be written again);
+ *                   the new volume's row is CREATING
+ *   2. choose-host  the source's host (host-local pool) or any host with the pool healthy
+ *   3. clone        linked: a copy-on-write child of the source (instant, whatever its size)
+ *                   full:   an independent copy; heartbeats bytes copied, a cancel kills it, and
+ *                           the pool never shows a partial copy                 undo: delete the new volume
+ *   4. record       the new volume READY — the point of no return
+ * On failure or cancel the new volume is removed from the pool and from the database.
+ */
+import { OperationSaga } from "./operation-saga";
+import { hostActivities, type HostCallTimeouts } from "./host-activities";
+import { database } from "./database-activities";
+import { expectVolume, hostForVolume } from "./volume-checks";
+
+export type CloneMode = "linked" | "full";
+
+export interface CloneVolumeInput {
+  operationId: string;
+  sourceVolumeId: string;
+  /** The new volume, recorded CREATING by the API with its id. */
+  volumeId: string;
+  mode: CloneMode;
+  timeouts: HostCallTimeouts;
+}
+
+// A linked clone writes one qcow2 header or RBD clone: seconds at most.
+const LINKED_STEP = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "10s", maximumAttempts: 3 } };
+// A full copy of a large volume takes hours; progress heartbeats prove it alive, so a dead host
+// fails the step after 30 s of silence rather than at the end. A retry starts the copy over.
+const COPY_STEP = { startToCloseTimeout: "24h", heartbeatTimeout: "30s", retry: { initialInterval: "5s", maximumAttempts: 3 } };
+const UNDO = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 10 } };
+
+const STEPS = 4;
+
+export async function cloneVolume(input: CloneVolumeInput): Promise<void> {
+  const { volumeId, sourceVolumeId } = input;
+  const saga = new OperationSaga(input.operationId, STEPS);
+  await saga.begin();
+  try {
+    const source = await saga.step("validate", async () => {
+      expectVolume(await database.loadVolume(volumeId), { states: ["CREATING"] });
+      return expectVolume(await database.loadVolume(sourceVolumeId), { states: ["READY"], detached: true });
+    });
+    const hostId = await saga.step("choose-host", async () => {
+      const chosen = await hostForVolume(source);
+      await database.volumeHostChosen({ volumeId, hostId: chosen });
+      return chosen;
+    });
+    const hostUndo = hostActivities(hostId, input.timeouts, UNDO);
+    const target = { poolId: source.poolId, volumeId };
+    const created = await saga.step(
+      "clone",
+      () =>
+        input.mode === "linked"
+          ? hostActivities(hostId, input.timeouts, LINKED_STEP).createVolume({
+              ...target,
+              sizeBytes: source.sizeBytes,
+              source: { kind: "clone", volumeId: sourceVolumeId },
+            })
+          : hostActivities(hostId, input.timeouts, COPY_STEP).copyVolume({ poolId: source.poolId, sourceVolumeId, targetVolumeId: volumeId }),
+      () => hostUndo.deleteVolume(target),
+    );
+    await saga.step("record", () => database.volumeReady({ volumeId, sizeBytes: created.sizeBytes, format: created.format }));
+    await saga.succeed();
+  } catch (err) {
+    await saga.fail(err, () => database.volumeCreateFailed(volumeId));
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * createVolume — runbook
+ *   1. validate     the volume row must still be CREATING
+ *   2. choose-host  a host with a fresh, healthy report on the pool; for a host-local pool it
+ *                   becomes the volume's host
+ *   3. create       the empty volume on the pool                               undo: delete it
+ *   4. record       volume READY with the size the pool reports — the point of no return
+ * On any failure or cancel the undos run in reverse and the volume row is removed: a volume that
+ * was never made does not exist (the operation keeps the reason).
+ */
+import { OperationSaga } from "./operation-saga";
+import { hostActivities, type HostCallTimeouts } from "./host-activities";
+import { database } from "./database-activities";
+import { expectVolume } from "./volume-checks";
+
+export interface CreateVolumeInput {
+  operationId: string;
+  volumeId: string;
+  timeouts: HostCallTimeouts;
+}
+
+// Creating an empty qcow2 or RBD image takes well under a second; two minutes covers a loaded host.
+const HOST_STEP = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "10s", maximumAttempts: 3 } };
+// Undos must not give up quickly: they are what keeps the pool clean.
+const UNDO = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 10 } };
+
+const STEPS = 4;
+
+export async function createVolume(input: CreateVolumeInput): Promise<void> {
+  const { volumeId } = input;
+  const saga = new OperationSaga(input.operationId, STEPS);
+  await saga.begin();
+  try {
+    const volume = await saga.step("validate", async () => expectVolume(await database.loadVolume(volumeId), { states: ["CREATING"] }));
+    const hostId = await saga.step("choose-host", async () => {
+      const chosen = await database.pickPoolHost({ poolId: volume.poolId, preferred: volume.hostId });
+      await database.volumeHostChosen({ volumeId, hostId: chosen });
+      return chosen;
+    });
+    const host = hostActivities(hostId, input.timeouts, HOST_STEP);
+    const hostUndo = hostActivities(hostId, input.timeouts, UNDO);
+    const ref = { poolId: volume.poolId, volumeId };
+    const created = await saga.step(
+      "create",
+      () => host.createVolume({ ...ref, sizeBytes: volume.sizeBytes, source: { kind: "empty" } }),
+      () => hostUndo.deleteVolume(ref),
+    );
+    await saga.step("record", () => database.volumeReady({ volumeId, sizeBytes: created.sizeBytes, format: created.format }));
+    await saga.succeed();
+  } catch (err) {
+    await saga.fail(err, () => database.volumeCreateFailed(volumeId));
+  }
+}
