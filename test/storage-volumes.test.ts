@@ -21,7 +21,10 @@ let poolDir: string;
 let vmId: string;
 
 beforeAll(async () => {
-  system = await startTestSystem({ poolReportIntervalMs: 1_000, poolStaleAfterMs: 4_000 });
+  // Reports every second, stale only after a minute: the failure tests below restart host workers
+  // (and their reporters), which must not make the pool look stale on a loaded machine.
+  // test/pool-staleness.test.ts tests staleness itself with a short window.
+  system = await startTestSystem({ poolReportIntervalMs: 1_000, poolStaleAfterMs: 60_000 });
   poolDir = path.join(path.dirname(system.hosts[0]!.poolDir), "api-pool");
 });
 
@@ -391,27 +394,5 @@ describe("failure at each step of each volume workflow leaves a clean slate", ()
     await completed(system, await system.request("DELETE", `/v1/storage/pools/${id}/hosts/${host().id}`));
     await expect(fs.access(definitionFile)).rejects.toThrow();
     expect(await system.prisma.storagePoolHost.count({ where: { poolId: id } })).toBe(0);
-  });
-});
-
-describe("pool health reports and placement", () => {
-  test("a host that stops reporting goes stale, and placement skips it until it reports again", async () => {
-    /** The pool as the API shows it, once `until` holds (reports are recorded asynchronously). */
-    const poolWhen = async (until: (pool: any) => boolean) => {
-      for (const deadline = Date.now() + 15_000; ; await new Promise((r) => setTimeout(r, 250))) {
-        const pool = (await system.request("GET", `/v1/storage/pools/${poolId}`)).body;
-        if (until(pool) || Date.now() > deadline) return pool;
-      }
-    };
-    await system.stopPoolReporter(host());
-    expect((await poolWhen((p) => p.hosts[0].stale)).status).toMatchObject({ health: "stale", hostsHealthy: 0 });
-
-    const stale = await system.request("POST", "/v1/vms", { ...SMALL_VM, name: "stale-pool-vm", poolId: host().poolId });
-    expect(await system.waitForOperation(stale.body.operationId)).toMatchObject({ state: "FAILED", error: { code: "NO_HOST_AVAILABLE" } });
-
-    await system.reportPools(host());
-    expect((await poolWhen((p) => !p.hosts[0].stale)).status).toMatchObject({ health: "healthy", hostsHealthy: 1 });
-    const fresh = await system.request("POST", "/v1/vms", { ...SMALL_VM, name: "fresh-pool-vm", poolId: host().poolId });
-    await completed(system, fresh);
   });
 });
