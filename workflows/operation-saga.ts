@@ -91,8 +91,14 @@ export class OperationSaga {
     const failure = summariseFailure(err);
     await CancellationScope.nonCancellable(async () => {
       const undoFailures = await this.compensate();
-      await onFailed(failure, undoFailures);
-      const cleanup = undoFailures.length ? ` (undo failed: ${undoFailures.map((u) => `${u.step}: ${u.message}`).join("; ")})` : "";
+      // The operation is closed even if recording the resource's state fails: an operation must
+      // never stay RUNNING after its workflow ended. What failed is said in its message.
+      const recordFailure = await onFailed(failure, undoFailures).then(
+        () => "",
+        (recordErr: unknown) => ` (recording the outcome failed: ${summariseFailure(recordErr).message})`,
+      );
+      const cleanup =
+        (undoFailures.length ? ` (undo failed: ${undoFailures.map((u) => `${u.step}: ${u.message}`).join("; ")})` : "") + recordFailure;
       await record.operationFinished({
         operationId: this.operationId,
         state: isCancellation(err) ? "CANCELLED" : "FAILED",
