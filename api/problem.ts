@@ -18,6 +18,8 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   POOL_NOT_FOUND: 404,
   POOL_UNAVAILABLE: 503,
   NOT_SUPPORTED: 422,
+  // No free LUN (or other unit) large enough: the pool must grow first.
+  INSUFFICIENT_CAPACITY: 409,
 };
 
 /** An error the API answers with as RFC 9457 problem+json; `code` is stable, for programs. */

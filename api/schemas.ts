@@ -13,6 +13,9 @@ const relativePoolPath = z
   .max(1024)
   .refine((p) => !p.startsWith("/") && !p.split("/").includes("..") && !p.includes("\0") && !p.includes("\\"), "must be a relative path inside the pool");
 
+/** Data disks a VM is created with; more can be attached later (up to sdz). */
+export const MAX_VM_DATA_DISKS = 8;
+
 export const createVmBody = z
   .object({
     name: z
@@ -29,6 +32,11 @@ export const createVmBody = z
     imageId: z.string().uuid().optional(),
     /** cloud-init access settings: the VM gets a NoCloud seed ISO built from them. */
     access: accessSettingsSchema.optional(),
+    /** Empty data disks made with the VM, each a volume attached in order at sda, sdb... */
+    disks: z
+      .array(z.object({ poolId: z.string().regex(POOL_ID, "a pool id"), sizeGiB: z.number().int().min(1).max(64 * 1024) }).strict())
+      .max(MAX_VM_DATA_DISKS)
+      .optional(),
   })
   .strict();
 

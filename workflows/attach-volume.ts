@@ -12,7 +12,7 @@ import { ApplicationFailure } from "@temporalio/workflow";
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database, expectVmState } from "./database-activities";
-import { expectVolume } from "./volume-checks";
+import { expectVolume, lunAssignmentsOf } from "./volume-checks";
 
 export interface AttachVolumeInput {
   operationId: string;
@@ -50,7 +50,7 @@ export async function attachVolume(input: AttachVolumeInput): Promise<void> {
     );
     await saga.step(
       "attach",
-      () => hostActivities(hostId, input.timeouts, HOST_STEP).attachDisk({ vmId, poolId: volume.poolId, volumeId, targetDev }),
+      () => hostActivities(hostId, input.timeouts, HOST_STEP).attachDisk({ vmId, poolId: volume.poolId, volumeId, targetDev, ...lunAssignmentsOf(volume) }),
       () => hostActivities(hostId, input.timeouts, UNDO).detachDisk({ vmId, targetDev }),
     );
     await saga.succeed();

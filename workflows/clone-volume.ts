@@ -13,7 +13,7 @@
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database } from "./database-activities";
-import { expectVolume, hostForVolume } from "./volume-checks";
+import { expectVolume, hostForVolume, lunAssignmentsOf } from "./volume-checks";
 
 export type CloneMode = "linked" | "full";
 
@@ -40,9 +40,10 @@ export async function cloneVolume(input: CloneVolumeInput): Promise<void> {
   const saga = new OperationSaga(input.operationId, STEPS);
   await saga.begin();
   try {
-    const source = await saga.step("validate", async () => {
-      expectVolume(await database.loadVolume(volumeId), { states: ["CREATING"] });
-      return expectVolume(await database.loadVolume(sourceVolumeId), { states: ["READY"], detached: true });
+    const { source, luns } = await saga.step("validate", async () => {
+      const created = expectVolume(await database.loadVolume(volumeId), { states: ["CREATING"] });
+      const loaded = expectVolume(await database.loadVolume(sourceVolumeId), { states: ["READY"], detached: true });
+      return { source: loaded, luns: lunAssignmentsOf(loaded, created) };
     });
     const hostId = await saga.step("choose-host", async () => {
       const chosen = await hostForVolume(source);
@@ -50,7 +51,7 @@ export async function cloneVolume(input: CloneVolumeInput): Promise<void> {
       return chosen;
     });
     const hostUndo = hostActivities(hostId, input.timeouts, UNDO);
-    const target = { poolId: source.poolId, volumeId };
+    const target = { poolId: source.poolId, volumeId, ...luns };
     const created = await saga.step(
       "clone",
       () =>
@@ -60,7 +61,7 @@ export async function cloneVolume(input: CloneVolumeInput): Promise<void> {
               sizeBytes: source.sizeBytes,
               source: { kind: "clone", volumeId: sourceVolumeId },
             })
-          : hostActivities(hostId, input.timeouts, COPY_STEP).copyVolume({ poolId: source.poolId, sourceVolumeId, targetVolumeId: volumeId }),
+          : hostActivities(hostId, input.timeouts, COPY_STEP).copyVolume({ poolId: source.poolId, sourceVolumeId, targetVolumeId: volumeId, ...luns }),
       () => hostUndo.deleteVolume(target),
     );
     await saga.step("record", () => database.volumeReady({ volumeId, sizeBytes: created.sizeBytes, format: created.format }));

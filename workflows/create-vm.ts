@@ -1,8 +1,10 @@
 /**
  * createVm — runbook
- *   1. validate       load the VM row; it must still be CREATING
+ *   1. validate       load the VM row (it must still be CREATING) and its boot media
  *   2. place          pick a host with the CPU, memory and pool; reserve them   undo: release
  *   3. create-disk    qcow2 boot disk on the host's pool (empty or on an image)  undo: delete disk
+ *      create-data-disk <dev>  only for a VM made with data disks: one empty volume per disk, on
+ *                     its own pool, attached below at <dev> (sda, sdb...)       undo: delete it
  *      build-seed-iso only for a VM with access settings: its cloud-init NoCloud seed ISO   undo: remove it
  *   4. define-domain  domain XML (real XML builder) defined in libvirt           undo: undefine
  *                     with the seed ISO and an installer ISO (booted first) as CD-ROMs
@@ -10,6 +12,8 @@
  *   6. wait-running   until libvirt reports it running
  *   7. record         VM RUNNING, volume READY — the point of no return: nothing after it can fail
  * On any failure or cancel the undos run in reverse and the VM ends FAILED, holding nothing.
+ * Data disks are volumes in their own right: deleteVm keeps them (detached, READY), as OpenStack
+ * keeps a server's volumes; DELETE /v1/volumes/:id removes one.
  */
 import { upsertSearchAttributes } from "@temporalio/workflow";
 import { HOST_ID } from "../common/search-attributes";
@@ -20,6 +24,11 @@ import { database, expectVmState } from "./database-activities";
 export interface CreateVmInput {
   operationId: string;
   vmId: string;
+  /**
+   * The VM has access settings, so the optional build-seed-iso step runs: the progress counts it
+   * from the first step on, before validate has read them (the API wrote both in one transaction).
+   */
+  buildsSeedIso: boolean;
   timeouts: HostCallTimeouts;
 }
 
@@ -34,11 +43,13 @@ const STEPS = 7;
 
 export async function createVm(input: CreateVmInput): Promise<void> {
   const { vmId } = input;
-  const saga = new OperationSaga(input.operationId, STEPS);
+  const saga = new OperationSaga(input.operationId, input.buildsSeedIso ? STEPS + 1 : STEPS);
   await saga.begin();
   try {
-    const vm = await saga.step("validate", async () => expectVmState(await database.loadVm(vmId), ["CREATING"]));
-    const media = await database.loadVmBootMedia(vmId);
+    const { vm, media } = await saga.step("validate", async () => ({
+      vm: expectVmState(await database.loadVm(vmId), ["CREATING"]),
+      media: await database.loadVmBootMedia(vmId),
+    }));
     const placement = await saga.step("place", () => database.placeVm(vmId), () => database.releaseVm(vmId));
     upsertSearchAttributes([{ key: HOST_ID, value: placement.hostId }]);
 
@@ -52,6 +63,14 @@ export async function createVm(input: CreateVmInput): Promise<void> {
       () => host.createDisk({ ...disk, sizeBytes: vm.diskSizeBytes, baseImage: vm.baseImage }),
       () => hostUndo.deleteDisk(disk),
     );
+    for (const dataDisk of vm.dataDisks) {
+      const ref = { poolId: dataDisk.poolId, volumeId: dataDisk.volumeId };
+      await saga.step(
+        `create-data-disk ${dataDisk.targetDev}`,
+        () => host.createVolume({ ...ref, sizeBytes: dataDisk.sizeBytes, source: { kind: "empty" } }),
+        () => hostUndo.deleteVolume(ref),
+      );
+    }
     const cdroms = media.installIso ? [media.installIso] : [];
     const cloudInit = media.cloudInit;
     if (cloudInit) {
@@ -69,6 +88,7 @@ export async function createVm(input: CreateVmInput): Promise<void> {
           memoryMiB: vm.memoryMiB,
           ...disk,
           bootVolumeId: vm.bootVolumeId,
+          ...(vm.dataDisks.length > 0 ? { dataDisks: vm.dataDisks.map((d) => ({ poolId: d.poolId, volumeId: d.volumeId, targetDev: d.targetDev })) } : {}),
           ...(cdroms.length > 0 ? { cdroms, bootFromCdrom: media.installIso !== null } : {}),
         }),
       () => hostUndo.undefineDomain(vmId),

@@ -3,7 +3,8 @@
  *   1. validate     the volume row must still be CREATING
  *   2. choose-host  a host with a fresh, healthy report on the pool; for a host-local pool it
  *                   becomes the volume's host
- *   3. create       the empty volume on the pool                               undo: delete it
+ *   3. create       the empty volume on the pool (iSCSI: the LUN the API assigned it)
+ *                                                                              undo: delete it (a LUN is zeroed)
  *   4. record       volume READY with the size the pool reports — the point of no return
  * On any failure or cancel the undos run in reverse and the volume row is removed: a volume that
  * was never made does not exist (the operation keeps the reason).
@@ -11,7 +12,7 @@
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database } from "./database-activities";
-import { expectVolume } from "./volume-checks";
+import { expectVolume, lunAssignmentsOf } from "./volume-checks";
 
 export interface CreateVolumeInput {
   operationId: string;
@@ -39,7 +40,7 @@ export async function createVolume(input: CreateVolumeInput): Promise<void> {
     });
     const host = hostActivities(hostId, input.timeouts, HOST_STEP);
     const hostUndo = hostActivities(hostId, input.timeouts, UNDO);
-    const ref = { poolId: volume.poolId, volumeId };
+    const ref = { poolId: volume.poolId, volumeId, ...lunAssignmentsOf(volume) };
     const created = await saga.step(
       "create",
       () => host.createVolume({ ...ref, sizeBytes: volume.sizeBytes, source: { kind: "empty" } }),

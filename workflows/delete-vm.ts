@@ -1,12 +1,15 @@
 /**
  * deleteVm — runbook
- *   1. validate          load the VM; mark it DELETING
+ *   1. validate          load the VM and its boot media; mark it DELETING
  *   2. stop-domain       pull the plug (the user asked for deletion, not a shutdown)
  *   3. undefine-domain   remove the libvirt definition
  *      remove-seed-iso   only for a VM with access settings: its cloud-init seed ISO
  *   4. delete-disk       remove the boot disk
  *   5. release           give the host's CPU and memory back
  *   6. record            remove the VM and volume rows; the Operation row stays as the record
+ * Data disks (made with the VM or attached later) are kept: undefining the domain detaches them, and
+ * record leaves them READY and free, as OpenStack keeps a deleted server's volumes. A VM's data is
+ * never destroyed as a side effect; DELETE /v1/volumes/:id removes a volume.
  * No step has an undo: a half-deleted VM cannot be put back, so deletion recovers forward. Every
  * step is idempotent; if one fails the VM is marked FAILED with the reason and a repeated DELETE
  * finishes the job. A VM that was never placed (a failed create) skips the host steps.
@@ -30,17 +33,18 @@ export async function deleteVm(input: DeleteVmInput): Promise<void> {
   const saga = new OperationSaga(input.operationId, STEPS);
   await saga.begin();
   try {
-    const vm = await saga.step("validate", async () => {
+    const { vm, media } = await saga.step("validate", async () => {
       const loaded = expectVmState(await database.loadVm(vmId), ["RUNNING", "STOPPED", "FAILED", "DELETING"]);
+      const bootMedia = await database.loadVmBootMedia(vmId);
       await database.vmStateChanged({ vmId, state: "DELETING" });
-      return loaded;
+      return { vm: loaded, media: bootMedia };
     });
     if (vm.hostId && vm.poolId) {
       const host = hostActivities(vm.hostId, input.timeouts, HOST_STEP);
       const disk = { poolId: vm.poolId, volumeId: vm.bootVolumeId };
       await saga.step("stop-domain", () => host.forceStopDomain(vmId));
       await saga.step("undefine-domain", () => host.undefineDomain(vmId));
-      if ((await database.loadVmBootMedia(vmId)).cloudInit) {
+      if (media.cloudInit) {
         await saga.step("remove-seed-iso", () => host.removeVmSeedIso({ vmId, poolId: disk.poolId }));
       }
       await saga.step("delete-disk", () => host.deleteDisk(disk));

@@ -9,7 +9,7 @@
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database } from "./database-activities";
-import { expectVolume, hostForVolume } from "./volume-checks";
+import { expectVolume, hostForVolume, lunAssignmentsOf } from "./volume-checks";
 
 export interface DeleteVolumeInput {
   operationId: string;
@@ -34,7 +34,7 @@ export async function deleteVolume(input: DeleteVolumeInput): Promise<void> {
     });
     await saga.step("delete", async () => {
       const host = hostActivities(await hostForVolume(volume), input.timeouts, HOST_STEP);
-      await host.deleteVolume({ poolId: volume.poolId, volumeId });
+      await host.deleteVolume({ poolId: volume.poolId, volumeId, ...lunAssignmentsOf(volume) });
     });
     await saga.step("record", () => database.volumeDeleted(volumeId));
     await saga.succeed();

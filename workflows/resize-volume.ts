@@ -11,7 +11,7 @@ import { ApplicationFailure } from "@temporalio/workflow";
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database } from "./database-activities";
-import { expectVolume, hostForVolume } from "./volume-checks";
+import { expectVolume, hostForVolume, lunAssignmentsOf } from "./volume-checks";
 
 export interface ResizeVolumeInput {
   operationId: string;
@@ -41,7 +41,7 @@ export async function resizeVolume(input: ResizeVolumeInput): Promise<void> {
       const host = hostActivities(await hostForVolume(volume), input.timeouts, HOST_STEP);
       // A boot disk is attached too (vda), without a data disk device of its own.
       const attachedTo = volume.vmId ? { vmId: volume.vmId, targetDev: volume.targetDev ?? "vda" } : undefined;
-      await host.growVolume({ poolId: volume.poolId, volumeId, sizeBytes, ...(attachedTo ? { attachedTo } : {}) });
+      await host.growVolume({ poolId: volume.poolId, volumeId, sizeBytes, ...(attachedTo ? { attachedTo } : {}), ...lunAssignmentsOf(volume) });
     });
     await saga.step("record", () => database.volumeResized({ volumeId, sizeBytes }));
     await saga.succeed();

@@ -25,6 +25,12 @@ export function expectVolume(volume: VolumeSpec, expected: VolumeExpectations): 
   return volume;
 }
 
+/** What a host call on these volumes passes of the control plane's volume → LUN map (iSCSI pools). */
+export function lunAssignmentsOf(...volumes: Pick<VolumeSpec, "id" | "lun">[]): { lunAssignments?: Record<string, number> } {
+  const assigned = volumes.filter((v) => v.lun !== null);
+  return assigned.length > 0 ? { lunAssignments: Object.fromEntries(assigned.map((v) => [v.id, v.lun!])) } : {};
+}
+
 /**
  * The host a volume operation runs on: the one holding it (host-local pool), else the host of the
  * VM it is attached to (live changes), else any host with a fresh healthy report on the pool.

@@ -91,6 +91,11 @@ export function createPlacementActivities(prisma: PrismaClient, policy: Placemen
           },
           update: { poolId: chosen.poolId, hostId: chosen.hostId },
         });
+        // Data disks on host-local pools live on the chosen host, as the boot disk does.
+        await tx.volume.updateMany({
+          where: { vmId, id: { not: vm.bootVolumeId }, state: "CREATING", pool: { kind: "dir" } },
+          data: { hostId: chosen.hostId },
+        });
         return { hostId: chosen.hostId, poolId: chosen.poolId };
       });
     },

@@ -12,13 +12,25 @@ export interface VmSpec {
   state: VmState;
   hostId: string | null;
   poolId: string | null;
+  /** Volumes attached as data disks (sda, sdb...), in device order. */
+  dataDisks: VmDataDisk[];
+}
+
+export interface VmDataDisk {
+  volumeId: string;
+  poolId: string;
+  sizeBytes: number;
+  targetDev: string;
 }
 
 /** The VM and volume rows: what the user sees in GET /v1/vms. */
 export function createVmRecordActivities(prisma: PrismaClient) {
   return {
     async loadVm(vmId: string): Promise<VmSpec> {
-      const vm = await prisma.vm.findUnique({ where: { id: vmId } });
+      const vm = await prisma.vm.findUnique({
+        where: { id: vmId },
+        include: { volumes: { where: { targetDev: { not: null } }, orderBy: { targetDev: "asc" } } },
+      });
       if (!vm) throw permanentFailure("NOT_FOUND", `VM ${vmId} does not exist`);
       return {
         id: vm.id,
@@ -31,6 +43,7 @@ export function createVmRecordActivities(prisma: PrismaClient) {
         state: vm.state,
         hostId: vm.hostId,
         poolId: vm.poolId,
+        dataDisks: vm.volumes.map((v) => ({ volumeId: v.id, poolId: v.poolId, sizeBytes: Number(v.sizeBytes), targetDev: v.targetDev! })),
       };
     },
 

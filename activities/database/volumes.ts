@@ -13,6 +13,8 @@ export interface VolumeSpec {
   vmId: string | null;
   targetDev: string | null;
   backingVolumeId: string | null;
+  /** iSCSI pools: the volume's LUN (see Volume.lun). */
+  lun: number | null;
   /** Linked clones reading this volume: while there are any, its data must not change. */
   cloneCount: number;
   /** The attached VM's host, where live changes (resize, hot-plug) must run. */
@@ -20,7 +22,7 @@ export interface VolumeSpec {
 }
 
 /** Data disk devices, in the order they are handed out (sda.. on the virtio-scsi controller). */
-const DATA_DISK_TARGETS = Array.from({ length: 26 }, (_, i) => `sd${String.fromCharCode(97 + i)}`);
+export const DATA_DISK_TARGETS = Array.from({ length: 26 }, (_, i) => `sd${String.fromCharCode(97 + i)}`);
 
 /** Volume rows: what the user sees in GET /v1/volumes. */
 export function createVolumeRecordActivities(prisma: PrismaClient) {
@@ -42,6 +44,7 @@ export function createVolumeRecordActivities(prisma: PrismaClient) {
         vmId: v.vmId,
         targetDev: v.targetDev,
         backingVolumeId: v.backingVolumeId,
+        lun: v.lun,
         cloneCount: v._count.clones,
         vmHostId: v.vm?.hostId ?? null,
       };

@@ -209,7 +209,7 @@ export function createImageDownloadActivities(overrides: Partial<ImageDownloadDe
           userAgent: deps.userAgent,
           idleTimeoutMs: deps.idleTimeoutMs,
         });
-        checksum = { algorithm, value: file.digest() };
+        checksum = { algorithm, value: await file.digest() };
       } finally {
         await file.close();
       }

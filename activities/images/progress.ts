@@ -65,11 +65,6 @@ export class ProgressHeartbeat {
     clearInterval(this.timer);
   }
 
-  /** Time for the caller to sync and report again. */
-  due(): boolean {
-    return Date.now() - this.lastBeatAt >= this.intervalMs;
-  }
-
   report(state: Partial<ProgressState>): void {
     this.state = { ...this.state, ...state };
     this.beat();

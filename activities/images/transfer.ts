@@ -1,4 +1,6 @@
 import type { IncomingMessage } from "node:http";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { permanentFailure, transientFailure } from "../../common/errors";
 import { detectFormat, type ImageFormat, type ImageKind } from "./content-type";
 import { displayUrl, httpGet } from "./http-get";
@@ -80,22 +82,81 @@ async function openResponse(file: PartialFile, options: TransferOptions) {
   return response;
 }
 
+/** Makes what arrived durable and heartbeats it, so the retry resumes there; the failure to throw. */
+async function brokeOff(file: PartialFile, options: TransferOptions, reason: string) {
+  const durable = await file.sync();
+  options.progress.report({ bytesDone: durable });
+  return transientFailure("DOWNLOAD_FAILED", `download from ${displayUrl(options.url)} broke off after ${durable} bytes: ${reason}`);
+}
+
 /**
- * The next chunk of the body. While the server is silent, `onIdle` runs every `idleMs`: the bytes of
- * a burst that arrived just before a stall get synced and heartbeated, so a worker lost during the
- * stall resumes after them rather than fetching them again.
+ * Receives the body into `file` through a stream pipeline ("data" events: no promise per chunk),
+ * checking the size as bytes arrive and calling `onAppended` after each chunk (the content check).
+ * Every heartbeat interval, also while the server is silent, the bytes received so far are synced
+ * in the background and their count heartbeated:
+ * the transfer never pauses for an fsync, and a worker lost during a stall resumes after the
+ * bytes of the burst before it. A failure of the file or of a check is rethrown; one of the
+ * connection syncs and heartbeats what arrived before failing retryably.
  */
-async function nextChunk(chunks: AsyncIterator<Buffer>, idleMs: number, onIdle: () => Promise<void>): Promise<IteratorResult<Buffer>> {
-  const pending = chunks.next();
-  for (;;) {
-    let timer: NodeJS.Timeout | undefined;
-    const idle = new Promise<"idle">((resolve) => {
-      timer = setTimeout(() => resolve("idle"), idleMs);
-    });
-    const result = await Promise.race([pending, idle]).finally(() => clearTimeout(timer));
-    if (result !== "idle") return result;
-    await onIdle();
+async function receiveBody(response: IncomingMessage, file: PartialFile, options: TransferOptions, onAppended: () => void): Promise<void> {
+  const { progress, signal } = options;
+  let fileFailure: unknown;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      let waitForSlot: Promise<void> | undefined;
+      try {
+        if (file.size + chunk.length > options.maxBytes) throw tooLarge(file.size + chunk.length, options.maxBytes);
+        waitForSlot = file.append(chunk);
+        onAppended();
+      } catch (err) {
+        fileFailure = err;
+        return callback(err as Error);
+      }
+      if (!waitForSlot) return callback();
+      waitForSlot.then(
+        () => callback(),
+        (err: Error) => {
+          fileFailure = err;
+          callback(err);
+        },
+      );
+    },
+  });
+  let syncing: Promise<void> | undefined;
+  let reported = file.size;
+  const syncInBackground = () => {
+    syncing ??= file
+      .sync()
+      .then(
+        (durable) => {
+          reported = durable;
+          progress.report({ bytesDone: durable });
+        },
+        (err: Error) => {
+          fileFailure = err;
+          sink.destroy(err);
+        },
+      )
+      .finally(() => {
+        syncing = undefined;
+      });
+  };
+  const timer = setInterval(() => {
+    if (file.size > reported) syncInBackground();
+  }, progress.intervalMs);
+  let failure: unknown;
+  try {
+    await pipeline(response, sink);
+  } catch (err) {
+    failure = err;
+  } finally {
+    clearInterval(timer);
+    await syncing;
   }
+  if (failure === undefined) return;
+  if (signal.aborted) throw signal.reason;
+  if (failure === fileFailure) throw failure;
+  throw await brokeOff(file, options, (failure as Error).message);
 }
 
 /**
@@ -105,7 +166,7 @@ async function nextChunk(chunks: AsyncIterator<Buffer>, idleMs: number, onIdle: 
  * before failing retryably, so the next attempt resumes exactly there. Returns the format.
  */
 export async function transferInto(file: PartialFile, options: TransferOptions): Promise<ImageFormat> {
-  const { progress, signal } = options;
+  const { progress } = options;
   // A resumed file already holds its first bytes: a wrong one fails before any request.
   let format = file.headComplete() ? detectFormat(options.kind, file.head()) : undefined;
   let total = options.resume?.bytesTotal ?? null;
@@ -121,41 +182,12 @@ export async function transferInto(file: PartialFile, options: TransferOptions):
     // A 206 continues the file the previous attempt validated; a 200 brings its own validator or none.
     const validator = validatorOf(response) ?? (file.size > 0 ? options.resume?.validator : undefined);
     progress.report({ phase: "downloading", bytesDone: file.size, bytesTotal: total, validator });
-    const brokeOff = async (reason: string) => {
-      if (signal.aborted) return signal.reason as Error;
-      await file.sync();
-      progress.report({ bytesDone: file.size });
-      return transientFailure("DOWNLOAD_FAILED", `download from ${displayUrl(options.url)} broke off after ${file.size} bytes: ${reason}`);
-    };
-    const chunks = response[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    let synced = file.size;
-    const syncAndReport = async () => {
-      await file.sync();
-      synced = file.size;
-      progress.report({ bytesDone: file.size });
-    };
-    try {
-      for (;;) {
-        let next: IteratorResult<Buffer>;
-        try {
-          next = await nextChunk(chunks, progress.intervalMs, async () => {
-            if (file.size > synced) await syncAndReport();
-          });
-        } catch (err) {
-          throw await brokeOff((err as Error).message);
-        }
-        if (next.done) break;
-        if (file.size + next.value.length > options.maxBytes) throw tooLarge(file.size + next.value.length, options.maxBytes);
-        await file.append(next.value);
-        if (format === undefined && file.headComplete()) format = detectFormat(options.kind, file.head());
-        if (progress.due()) await syncAndReport();
-      }
-    } finally {
-      response.destroy();
-    }
-    if (total !== null && file.size !== total) throw await brokeOff(`the body ended before its announced ${total} bytes`);
+    await receiveBody(response, file, options, () => {
+      if (format === undefined && file.headComplete()) format = detectFormat(options.kind, file.head());
+    });
+    if (total !== null && file.size !== total) throw await brokeOff(file, options, `the body ended before its announced ${total} bytes`);
   }
-  await file.sync();
-  progress.report({ phase: "verifying", bytesDone: file.size, bytesTotal: file.size });
+  const durable = await file.sync();
+  progress.report({ phase: "verifying", bytesDone: durable, bytesTotal: durable });
   return format ?? detectFormat(options.kind, file.head());
 }

@@ -1,7 +1,8 @@
 import { Context } from "@temporalio/activity";
 import { XMLBuilder, XMLParser } from "fast-xml-parser";
 import { permanentFailure, transientFailure } from "../../common/errors";
-import type { PoolRegistry } from "../storage/pool-registry";
+import type { LunAssignments } from "../storage/backend";
+import { volumeBackend, type PoolRegistry } from "../storage/pool-registry";
 import { domainName } from "./domain-xml";
 import type { Hypervisor } from "./hypervisor";
 
@@ -17,6 +18,8 @@ export interface DiskAttachment {
   poolId: string;
   volumeId: string;
   targetDev: string;
+  /** iSCSI pools: the volume's LUN. */
+  lunAssignments?: LunAssignments;
 }
 
 const TARGET_DEV = /^sd[a-z]$/;
@@ -57,7 +60,7 @@ export function createDiskActivities(hypervisor: Hypervisor, pools: PoolRegistry
       const name = domainName(input.vmId);
       const state = await hypervisor.domainState(name);
       if (state === null) throw permanentFailure("NOT_FOUND", `domain ${name} is not defined on this host`);
-      const element = await pools.get(input.poolId).diskElement(input.volumeId);
+      const element = await volumeBackend(pools, input.poolId, input.lunAssignments).diskElement(input.volumeId);
       const present = await diskAt(input.vmId, input.targetDev);
       if (present) {
         // A retry finds its own disk; any other disk there means the control plane's map is wrong.
@@ -98,9 +101,17 @@ export function createDiskActivities(hypervisor: Hypervisor, pools: PoolRegistry
      * resizeVolume's step. A disk a running guest holds open is grown through libvirt (qemu owns the
      * image's lock, and the guest learns the new size at once); any other through the pool. Idempotent.
      */
-    async growVolume(input: { poolId: string; volumeId: string; sizeBytes: number; attachedTo?: { vmId: string; targetDev: string } }): Promise<void> {
-      const backend = pools.get(input.poolId);
+    async growVolume(input: {
+      poolId: string;
+      volumeId: string;
+      sizeBytes: number;
+      attachedTo?: { vmId: string; targetDev: string };
+      lunAssignments?: LunAssignments;
+    }): Promise<void> {
+      const backend = volumeBackend(pools, input.poolId, input.lunAssignments);
       const attached = input.attachedTo;
+      // A LUN's size is the array's: the guest already sees all of it, and only the array can grow it.
+      if (input.lunAssignments) return backend.resizeVolume(input.volumeId, input.sizeBytes);
       if (attached && isLive(await hypervisor.domainState(domainName(attached.vmId)))) {
         const info = await backend.volumeInfo(input.volumeId);
         if (!info) throw permanentFailure("VOLUME_NOT_FOUND", `volume ${input.volumeId} does not exist`);

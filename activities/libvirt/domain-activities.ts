@@ -18,6 +18,8 @@ export interface DefineDomainInput {
   memoryMiB: number;
   poolId: string;
   bootVolumeId: string;
+  /** Volumes attached as data disks on the virtio-scsi controller, by target device (sda...). */
+  dataDisks?: { poolId: string; volumeId: string; targetDev: string }[];
   /** ISO files (an installer, a cloud-init seed) by pool and path relative to it, attached as CD-ROMs. */
   cdroms?: { poolId: string; path: string }[];
   /** Boot from the first CD-ROM, then the disk. */
@@ -52,6 +54,9 @@ export function createDomainActivities(hypervisor: Hypervisor, pools: PoolRegist
         memoryMiB: input.memoryMiB,
         domainType: config.domainType,
         bootDisk: await pools.get(input.poolId).diskElement(input.bootVolumeId),
+        dataDisks: await Promise.all(
+          (input.dataDisks ?? []).map(async (d) => ({ element: await pools.get(d.poolId).diskElement(d.volumeId), targetDev: d.targetDev })),
+        ),
         consoleLogPath: path.join(config.consoleLogDir, `${input.vmId}.log`),
         cdroms: await Promise.all((input.cdroms ?? []).map((cdrom) => images.resolve(cdrom.poolId, cdrom.path))),
         bootFromCdrom: input.bootFromCdrom ?? false,

@@ -9,6 +9,8 @@ export interface DomainSpec {
   memoryMiB: number;
   domainType: "kvm" | "qemu";
   bootDisk: DiskElement;
+  /** Data disks on the virtio-scsi controller, each at its target (sda, sdb...). */
+  dataDisks?: { element: DiskElement; targetDev: string }[];
   consoleLogPath: string;
   /** Absolute paths of ISO files attached read-only as IDE CD-ROMs (hdc, hdd), in order. */
   cdroms?: string[];
@@ -18,6 +20,7 @@ export interface DomainSpec {
 
 /** IDE targets left for CD-ROMs on the pc machine's two channels (the disks are virtio and SCSI). */
 const CDROM_TARGETS = ["hdc", "hdd"];
+const DATA_DISK_TARGET = /^sd[a-z]$/;
 
 function cdromElements(paths: string[]): DiskElement[] {
   if (paths.length > CDROM_TARGETS.length) throw new Error(`at most ${CDROM_TARGETS.length} CD-ROMs, got ${paths.length}`);
@@ -50,6 +53,8 @@ const builder = new XMLBuilder({
  * migrations with append), VNC on loopback only, ACPI so a graceful shutdown can work.
  */
 export function buildDomainXml(spec: DomainSpec): string {
+  const badTarget = (spec.dataDisks ?? []).find((d) => !DATA_DISK_TARGET.test(d.targetDev));
+  if (badTarget) throw new Error(`invalid data disk target ${JSON.stringify(badTarget.targetDev)}`);
   return builder.build({
     domain: {
       "@_type": spec.domainType,
@@ -67,8 +72,12 @@ export function buildDomainXml(spec: DomainSpec): string {
       on_reboot: "restart",
       on_crash: "destroy",
       devices: {
-        disk: [{ ...spec.bootDisk, target: { "@_dev": "vda", "@_bus": "virtio" } }, ...cdromElements(spec.cdroms ?? [])],
-        // Data disks are hot-plugged here (activities/libvirt/disk-activities.ts): a controller cannot be.
+        disk: [
+          { ...spec.bootDisk, target: { "@_dev": "vda", "@_bus": "virtio" } },
+          ...(spec.dataDisks ?? []).map((d) => ({ ...d.element, target: { "@_dev": d.targetDev, "@_bus": "scsi" } })),
+          ...cdromElements(spec.cdroms ?? []),
+        ],
+        // Data disks sit here, from the start or hot-plugged (activities/libvirt/disk-activities.ts): a controller cannot be.
         controller: { "@_type": "scsi", "@_model": "virtio-scsi", "@_index": "0" },
         serial: { "@_type": "file", source: { "@_path": spec.consoleLogPath, "@_append": "on" }, target: { "@_port": "0" } },
         console: { "@_type": "file", source: { "@_path": spec.consoleLogPath, "@_append": "on" }, target: { "@_type": "serial", "@_port": "0" } },

@@ -97,4 +97,13 @@ export interface StorageBackend {
 
   /** The <disk> element that attaches the volume to a guest on this host. */
   diskElement(volumeId: string): Promise<DiskElement>;
+
+  /**
+   * Pools whose volumes are pre-provisioned units (iSCSI LUNs) only: the same pool, also knowing
+   * which unit each of these volumes is. The control plane owns that map and passes it per call.
+   */
+  withLunAssignments?(lunAssignments: LunAssignments): StorageBackend;
 }
+
+/** volumeId → LUN number of an iSCSI pool. */
+export type LunAssignments = Record<string, number>;

@@ -274,5 +274,9 @@ export function createIscsiBackend(config: IscsiConfig): StorageBackend {
         source: { "@_protocol": "iscsi", "@_name": `${config.target}/${lun}`, host, ...auth },
       };
     },
+
+    withLunAssignments(more) {
+      return createIscsiBackend({ ...config, lunAssignments: { ...config.lunAssignments, ...more } });
+    },
   };
 }

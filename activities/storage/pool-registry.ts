@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { permanentFailure } from "../../common/errors";
 import { POOL_ID, type PoolDefinition } from "../../common/pool-kinds";
-import type { StorageBackend } from "./backend";
+import type { LunAssignments, StorageBackend } from "./backend";
 import { buildPoolBackend, writePrivateFile, type PoolBackendFactory } from "./pool-backends";
 
 /**
@@ -80,4 +80,12 @@ export function createPoolRegistry(fixed: Record<string, StorageBackend>, assign
       }
     },
   };
+}
+
+/** A pool's backend for a call on volumes; an iSCSI pool also learns their LUNs (the control plane's map). */
+export function volumeBackend(pools: PoolRegistry, poolId: string, lunAssignments?: LunAssignments): StorageBackend {
+  const backend = pools.get(poolId);
+  if (!lunAssignments || Object.keys(lunAssignments).length === 0) return backend;
+  if (!backend.withLunAssignments) throw permanentFailure("VALIDATION_FAILED", `pool ${poolId} is not a pool of LUNs`);
+  return backend.withLunAssignments(lunAssignments);
 }

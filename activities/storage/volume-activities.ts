@@ -1,10 +1,12 @@
 import { Context } from "@temporalio/activity";
-import type { PoolRegistry } from "./pool-registry";
-import type { SnapshotInfo, VolumeInfo, VolumeSource } from "./backend";
+import { volumeBackend, type PoolRegistry } from "./pool-registry";
+import type { LunAssignments, SnapshotInfo, VolumeInfo, VolumeSource } from "./backend";
 
 export interface VolumeRef {
   poolId: string;
   volumeId: string;
+  /** iSCSI pools: the LUNs of the volumes this call touches. */
+  lunAssignments?: LunAssignments;
 }
 
 export interface CreateDiskInput {
@@ -33,12 +35,12 @@ export function createVolumeActivities(pools: PoolRegistry) {
 
     /** createVolume's and cloneVolume's (linked) step. Idempotent: the backend finds its own earlier work. */
     async createVolume(input: VolumeRef & { sizeBytes: number; source: VolumeSource }): Promise<VolumeInfo> {
-      return pools.get(input.poolId).createVolume({ volumeId: input.volumeId, sizeBytes: input.sizeBytes, source: input.source });
+      return volumeBackend(pools, input.poolId, input.lunAssignments).createVolume({ volumeId: input.volumeId, sizeBytes: input.sizeBytes, source: input.source });
     },
 
     /** Undo of a create or clone, and deleteVolume's step. Success when already gone. */
     async deleteVolume(input: VolumeRef): Promise<void> {
-      await pools.get(input.poolId).deleteVolume(input.volumeId);
+      await volumeBackend(pools, input.poolId, input.lunAssignments).deleteVolume(input.volumeId);
     },
 
     /**
@@ -46,16 +48,15 @@ export function createVolumeActivities(pools: PoolRegistry) {
      * heartbeat) kills the copy and the backend removes the partial target. A retry starts over: the
      * partial of an interrupted attempt is discarded, never resumed, so no half copy is ever published.
      */
-    async copyVolume(input: { poolId: string; sourceVolumeId: string; targetVolumeId: string }): Promise<VolumeInfo> {
+    async copyVolume(input: { poolId: string; sourceVolumeId: string; targetVolumeId: string; lunAssignments?: LunAssignments }): Promise<VolumeInfo> {
       const ctx = Context.current();
       ctx.heartbeat({ bytesDone: 0 });
-      return pools
-        .get(input.poolId)
+      return volumeBackend(pools, input.poolId, input.lunAssignments)
         .copyVolume(input.sourceVolumeId, input.targetVolumeId, (bytesDone, bytesTotal) => ctx.heartbeat({ bytesDone, bytesTotal }), ctx.cancellationSignal);
     },
 
     async volumeInfo(input: VolumeRef): Promise<VolumeInfo | null> {
-      return pools.get(input.poolId).volumeInfo(input.volumeId);
+      return volumeBackend(pools, input.poolId, input.lunAssignments).volumeInfo(input.volumeId);
     },
 
     async createSnapshot(input: VolumeRef & { name: string }): Promise<void> {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { Vm } from "@prisma/client";
+import type { Prisma, Vm } from "@prisma/client";
+import { DATA_DISK_TARGETS } from "../../activities/database/volumes";
 import { HOST_ID, VM_ID } from "../../common/search-attributes";
 import type { VmPowerAction } from "../../common/operations";
 import type { CreateVmInput } from "../../workflows/create-vm";
@@ -12,6 +13,7 @@ import { startOperation, type StartedOperation } from "./start-operation";
 import { bootImageOf, cloudInitOf, recordableCreateVmBody } from "./vm-boot-media";
 
 const DEFAULT_STOP_TIMEOUT_SECONDS = 120;
+const GiB = 1024 ** 3;
 
 function hostTimeouts(ctx: ApiContext) {
   return { hostScheduleToStartMs: ctx.config.hostScheduleToStartMs };
@@ -23,7 +25,35 @@ export async function requireVm(ctx: ApiContext, vmId: string): Promise<Vm> {
   return vm;
 }
 
-/** Records the VM and its boot volume (ids chosen here, before any side effect) and starts createVm. */
+/**
+ * The VM's data disks as volumes (ids chosen here), attached to it from the start at sda, sdb...:
+ * placement then only picks hosts where their pools are healthy, and createVm makes them.
+ */
+async function recordDataDisks(tx: Prisma.TransactionClient, vmId: string, body: CreateVmBody): Promise<void> {
+  const disks = body.disks ?? [];
+  const poolIds = [...new Set(disks.map((d) => d.poolId))];
+  const found = await tx.storagePool.findMany({ where: { id: { in: poolIds } }, select: { id: true, kind: true } });
+  const missing = poolIds.filter((id) => !found.some((p) => p.id === id));
+  if (missing.length) throw new ApiError("VALIDATION_FAILED", `no such pool: ${missing.join(", ")}`);
+  // An iSCSI data disk needs a LUN assigned from the target's listing; not wired into createVm yet:
+  // create the volume (POST /v1/volumes) and attach it instead.
+  const luns = found.find((p) => p.kind === "iscsi");
+  if (luns) throw new ApiError("NOT_SUPPORTED", `pool ${luns.id} is an iSCSI pool: create its volume with POST /v1/volumes and attach it`);
+  for (const [i, disk] of disks.entries()) {
+    await tx.volume.create({
+      data: {
+        id: randomUUID(),
+        name: `${body.name}-data-${i + 1}`,
+        poolId: disk.poolId,
+        vmId,
+        targetDev: DATA_DISK_TARGETS[i]!,
+        sizeBytes: BigInt(disk.sizeGiB) * BigInt(GiB),
+      },
+    });
+  }
+}
+
+/** Records the VM, its boot volume and data disks (ids chosen here, before any side effect) and starts createVm. */
 export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string, idempotencyKey?: string): Promise<StartedOperation & { vmId: string }> {
   const vmId = randomUUID();
   const cloudInit = cloudInitOf(body);
@@ -35,7 +65,7 @@ export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string
     idempotencyKey,
     requestBody: recordableCreateVmBody(body),
     workflowType: "createVm",
-    workflowArgs: (operationId): [CreateVmInput] => [{ operationId, vmId, timeouts: hostTimeouts(ctx) }],
+    workflowArgs: (operationId): [CreateVmInput] => [{ operationId, vmId, buildsSeedIso: cloudInit !== null, timeouts: hostTimeouts(ctx) }],
     summary: `Create VM ${body.name} (${body.vcpus} vCPU, ${body.memoryMiB} MiB, ${body.diskSizeGiB} GiB)`,
     searchAttributes: [{ key: VM_ID, value: vmId }],
     inTransaction: async (tx) => {
@@ -58,6 +88,7 @@ export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string
         },
       });
       if (cloudInit) await tx.vmCloudInit.create({ data: { vmId, ...cloudInit } });
+      await recordDataDisks(tx, vmId, body);
     },
   });
   return { ...started, vmId: started.operation.targetId };

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Volume } from "@prisma/client";
+import { Prisma, type StoragePool, type Volume } from "@prisma/client";
 import type { SnapshotAction, SnapshotVolumeInput } from "../../workflows/snapshot-volume";
 import type { AttachVolumeInput } from "../../workflows/attach-volume";
 import type { CloneVolumeInput } from "../../workflows/clone-volume";
@@ -11,6 +11,7 @@ import { HOST_ID, VM_ID } from "../../common/search-attributes";
 import { ApiError } from "../problem";
 import type { CloneVolumeBody, CreateVolumeBody } from "../schemas";
 import type { ApiContext } from "./context";
+import { listPoolFiles } from "./pools";
 import { startOperation, type StartedOperation } from "./start-operation";
 import { requireVm } from "./vms";
 
@@ -40,6 +41,55 @@ async function expectNoClones(ctx: ApiContext, volume: Volume): Promise<void> {
   if (clones > 0) throw new ApiError("VOLUME_IN_USE", `volume ${volume.id} is the base of ${clones} linked clones`);
 }
 
+/**
+ * The LUNs of an iSCSI pool as a host lists them now (READ CAPACITY of each), for assigning one to
+ * a new volume. Asked of the target at each create rather than cached from health reports: LUNs
+ * are added and grown on the array, and a stale list would hand out a LUN that is not there.
+ */
+export async function targetLuns(ctx: ApiContext, poolId: string): Promise<LunOffer[]> {
+  const entries = await listPoolFiles(ctx, poolId, "");
+  return entries.flatMap((e) => {
+    const lun = /^lun-(\d+)$/.exec(e.name)?.[1];
+    return lun === undefined ? [] : [{ lun: Number(lun), sizeBytes: e.sizeBytes }];
+  });
+}
+
+export interface LunOffer {
+  lun: number;
+  sizeBytes: number;
+}
+
+/**
+ * Picks the smallest LUN of `offers` that holds `sizeBytes` and no volume of the pool has, inside
+ * the transaction that records the volume. The unique (poolId, lun) index settles a race between two
+ * creates: the loser's transaction fails (see lunRaceAsConflict).
+ */
+export async function assignLun(tx: Prisma.TransactionClient, poolId: string, offers: LunOffer[], sizeBytes: bigint, taken: number[] = []): Promise<number> {
+  const used = new Set([...taken, ...(await tx.volume.findMany({ where: { poolId, lun: { not: null } }, select: { lun: true } })).map((v) => v.lun!)]);
+  const fitting = offers.filter((o) => !used.has(o.lun) && BigInt(o.sizeBytes) >= sizeBytes).sort((a, b) => a.sizeBytes - b.sizeBytes || a.lun - b.lun);
+  const chosen = fitting[0];
+  if (!chosen) throw new ApiError("INSUFFICIENT_CAPACITY", `pool ${poolId} has no free LUN of ${sizeBytes} bytes or more`);
+  return chosen.lun;
+}
+
+/** A concurrent create took the same LUN: the caller may simply retry. */
+export async function lunRaceAsConflict<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002" && JSON.stringify(err.meta ?? {}).includes("lun")) {
+      throw new ApiError("CONFLICT", "another volume took the same LUN at the same time; retry");
+    }
+    throw err;
+  }
+}
+
+function refuseOnLuns(pool: Pick<StoragePool, "kind" | "id">, what: string): void {
+  if (pool.kind === "iscsi") {
+    throw new ApiError("NOT_SUPPORTED", `${what} is not supported on iSCSI pool ${pool.id}: its volumes are whole LUNs (use the array's snapshots and clones)`);
+  }
+}
+
 const volumeAttributes = (volume: Volume) => [
   ...(volume.hostId ? [{ key: HOST_ID, value: volume.hostId }] : []),
   ...(volume.vmId ? [{ key: VM_ID, value: volume.vmId }] : []),
@@ -48,7 +98,10 @@ const volumeAttributes = (volume: Volume) => [
 /** Records the volume (id chosen here, before any side effect) and starts createVolume. */
 export async function createVolume(ctx: ApiContext, body: CreateVolumeBody, user: string, idempotencyKey?: string): Promise<StartedOperation & { volumeId: string }> {
   const volumeId = randomUUID();
-  const started = await startOperation(ctx, {
+  const sizeBytes = BigInt(body.sizeGiB) * BigInt(GiB);
+  const pool = await ctx.prisma.storagePool.findUnique({ where: { id: body.poolId } });
+  const offers = pool?.kind === "iscsi" ? await targetLuns(ctx, pool.id) : undefined;
+  const started = await lunRaceAsConflict(() => startOperation(ctx, {
     type: "create-volume",
     targetType: "volume",
     targetId: volumeId,
@@ -61,9 +114,10 @@ export async function createVolume(ctx: ApiContext, body: CreateVolumeBody, user
     searchAttributes: [],
     inTransaction: async (tx) => {
       if (!(await tx.storagePool.findUnique({ where: { id: body.poolId } }))) throw new ApiError("VALIDATION_FAILED", `pool ${body.poolId} does not exist`);
-      await tx.volume.create({ data: { id: volumeId, name: body.name, poolId: body.poolId, sizeBytes: BigInt(body.sizeGiB) * BigInt(GiB) } });
+      const lun = offers ? await assignLun(tx, body.poolId, offers, sizeBytes) : null;
+      await tx.volume.create({ data: { id: volumeId, name: body.name, poolId: body.poolId, sizeBytes, lun } });
     },
-  });
+  }));
   return { ...started, volumeId: started.operation.targetId };
 }
 
@@ -119,10 +173,13 @@ export async function cloneVolume(
   idempotencyKey?: string,
 ): Promise<StartedOperation & { volumeId: string }> {
   const source = await requireVolume(ctx, sourceVolumeId);
+  const pool = await ctx.prisma.storagePool.findUniqueOrThrow({ where: { id: source.poolId } });
+  if (body.mode === "linked") refuseOnLuns(pool, "a linked clone");
   expectReady(source);
   expectDetached(source);
+  const offers = pool.kind === "iscsi" ? await targetLuns(ctx, pool.id) : undefined;
   const volumeId = randomUUID();
-  const started = await startOperation(ctx, {
+  const started = await lunRaceAsConflict(() => startOperation(ctx, {
     type: "clone-volume",
     targetType: "volume",
     targetId: volumeId,
@@ -142,10 +199,11 @@ export async function cloneVolume(
           hostId: source.hostId,
           sizeBytes: source.sizeBytes,
           backingVolumeId: body.mode === "linked" ? source.id : null,
+          lun: offers ? await assignLun(tx, source.poolId, offers, source.sizeBytes) : null,
         },
       });
     },
-  });
+  }));
   return { ...started, volumeId: started.operation.targetId };
 }
 
@@ -158,6 +216,7 @@ export async function snapshotAction(
   idempotencyKey?: string,
 ): Promise<StartedOperation> {
   const volume = await requireVolume(ctx, volumeId);
+  refuseOnLuns(await ctx.prisma.storagePool.findUniqueOrThrow({ where: { id: volume.poolId } }), "a snapshot");
   expectReady(volume);
   expectDetached(volume);
   const existing = await ctx.prisma.volumeSnapshot.findUnique({ where: { volumeId_name: { volumeId, name } } });

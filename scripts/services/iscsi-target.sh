@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts/stops a tgtd iSCSI target on 127.0.0.1:3260 for the iscsi storage backend and its tests,
 # without systemd or kernel modules (see shared recipe iscsi-nfs.md). Target
-# iqn.2026-11.io.quantix:test exports three sparse LUN files (1: 64 MiB, 2 and 3: 128 MiB) to
+# iqn.2026-11.io.quantix:test exports three sparse LUN files (1: 64 MiB, 2 and 3: 128 MiB, or the
+# sizes in $QX_ISCSI_LUN_SIZES, e.g. "1G 2G 2G" for volumes made through the API in GiB) to
 # 127.0.0.1 behind a CHAP account; the account's user and password are written to
 # $QX_ISCSI_DIR/chap-user and chap-password (0600) for the tests to read.
 # State: $QX_ISCSI_DIR (default <repo>/.data/iscsi). tgtd keeps its configuration in memory only,
@@ -14,7 +15,7 @@ IQN=iqn.2026-11.io.quantix:test
 PORTAL=127.0.0.1:3260
 TID=1
 CHAP_USER=qxuser
-LUN_SIZES=(64M 128M 128M) # LUN n is LUN_SIZES[n-1]
+read -r -a LUN_SIZES <<<"${QX_ISCSI_LUN_SIZES:-64M 128M 128M}" # LUN n is LUN_SIZES[n-1]
 
 tgtd_pid() { cat "$D/tgtd.pid" 2>/dev/null || true; }
 running() { local p; p=$(tgtd_pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }

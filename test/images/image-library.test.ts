@@ -5,7 +5,8 @@ import http from "node:http";
 import path from "node:path";
 import { runCommand } from "../../common/exec";
 import { diskPath, expectNoFailedUndo, qemuImgInfo } from "../support/assertions";
-import { failingAt, INJECTED_CODE, type ImageStepActivity } from "../support/image-step-failures";
+import { expectEachStepFailsCleanly } from "../support/each-step-fails";
+import { failingAt, INJECTED_FAILURE_CODE, runningTwice, type StepActivity } from "../support/step-failures";
 import { startTestSystem, type TestHost, type TestSystem } from "../support/system";
 import { ImageServer } from "./image-server";
 
@@ -311,27 +312,58 @@ describe("image library through the API on real Temporal, PostgreSQL, HTTP and K
     expect(again.status).toBe(409);
   });
 
-  describe("failure injection: each step of downloadImage fails in turn and leaves a clean slate", () => {
-    const steps: ImageStepActivity[] = [
+  describe("failure injection", () => {
+    /** downloadImage's runbook for a URL without a checksum file: each step and the activity that performs it. */
+    const DOWNLOAD_IMAGE_STEPS: StepActivity[] = [
       { step: "validate", activity: "loadImage", side: "database" },
       { step: "place", activity: "placeImage", side: "database" },
       { step: "download", activity: "downloadImageToPool", side: "host" },
       { step: "record", activity: "imageReady", side: "database" },
     ];
 
-    test.each(steps)("a failure at $step ($activity)", async ({ step, activity, side }) => {
-      if (side === "database") await system.restartControlPlane(failingAt(system.databaseActivities, activity));
-      else await system.startHostWorker(host, failingAt(host.runtime.activities, activity));
+    async function expectFailedImageLeftNothing(imageId: string): Promise<void> {
+      expect(await system.prisma.image.findUniqueOrThrow({ where: { id: imageId } })).toMatchObject({ status: "FAILED", errorCode: INJECTED_FAILURE_CODE, path: null });
+      expect(filesOf(imageId)).toEqual([]);
+    }
+
+    test("each step of downloadImage fails in turn and leaves a clean slate", async () => {
+      server.route("/inject.iso", { body: fixtures.iso });
+      let imageId = "";
+      await expectEachStepFailsCleanly(
+        system,
+        {
+          steps: DOWNLOAD_IMAGE_STEPS,
+          async start() {
+            const started = await postImage({ source: "url", url: server.url("/inject.iso"), name: "inject", kind: "iso" });
+            imageId = started.imageId;
+            return started.operationId;
+          },
+          expectCleanSlate: () => expectFailedImageLeftNothing(imageId),
+        },
+        host,
+      );
+    });
+
+    test("every step and every undo of downloadImage is idempotent: all activities run twice, then the download fails at its last step", async () => {
+      server.route("/twice.iso", { body: fixtures.iso });
+      const body = { source: "url", url: server.url("/twice.iso"), kind: "iso", checksum: { algorithm: "sha256", value: sha256(fixtures.iso) } };
+      await system.startHostWorker(host, runningTwice(host.runtime.activities));
+      await system.restartControlPlane(failingAt(runningTwice(system.databaseActivities), "imageReady"));
       try {
-        server.route("/inject.iso", { body: fixtures.iso });
-        const { imageId, operationId } = await postImage({ source: "url", url: server.url("/inject.iso"), name: "inject", kind: "iso" });
-        const op = await system.waitForOperation(operationId);
-        expect(op).toMatchObject({ state: "FAILED", error: { code: INJECTED_CODE } });
-        const failedSteps = op.steps.filter((s: { kind: string; state: string }) => s.kind === "STEP" && s.state === "FAILED");
-        expect(failedSteps.map((s: { name: string }) => s.name)).toEqual([step]);
+        const failed = await postImage({ ...body, name: "twice-fail" });
+        const op = await system.waitForOperation(failed.operationId);
+        expect(op).toMatchObject({ state: "FAILED", error: { code: INJECTED_FAILURE_CODE } });
+        expect(op.steps.filter((s: { kind: string }) => s.kind === "UNDO").map((s: { name: string }) => s.name)).toEqual(["download"]);
         expectNoFailedUndo(op);
-        expect(await system.prisma.image.findUniqueOrThrow({ where: { id: imageId } })).toMatchObject({ status: "FAILED", errorCode: INJECTED_CODE, path: null });
-        expect(filesOf(imageId)).toEqual([]);
+        await expectFailedImageLeftNothing(failed.imageId);
+
+        await system.restartControlPlane(runningTwice(system.databaseActivities));
+        const ok = await postImage({ ...body, name: "twice-ok" });
+        expect(await system.waitForOperation(ok.operationId)).toMatchObject({ state: "COMPLETED" });
+        const image = (await system.request("GET", `/v1/images/${ok.imageId}`)).body;
+        expect(image).toMatchObject({ status: "READY", sizeBytes: fixtures.iso.length, checksum: { value: sha256(fixtures.iso) } });
+        expect(readFileSync(path.join(host.poolDir, image.path)).equals(fixtures.iso)).toBe(true);
+        expect(filesOf(ok.imageId)).toEqual([path.basename(image.path)]);
       } finally {
         await system.restartControlPlane();
         await system.startHostWorker(host);

@@ -2,11 +2,13 @@ import { Context } from "@temporalio/activity";
 import { ApplicationFailure } from "@temporalio/common";
 
 /**
- * Omicron-style saga test helpers. Workers are built over activity objects, so a test replaces
- * one activity by wrapping the object (no test-only branch in product code):
+ * Omicron-style saga test helpers, shared by every workflow's failure tests. Workers are built
+ * over activity objects, so a test replaces one activity by wrapping the object and restarting the
+ * real worker over the copy (no test-only branch in product code):
  *   failingAt(activities, "createDisk")  — that activity fails, non-retryably
  *   runningTwice(activities)             — every activity runs twice (idempotency of steps and undos)
  *   delayedWithHeartbeats(...)           — an activity that takes a while, heartbeating (for cancels)
+ * each-step-fails.ts runs failingAt over each step of a workflow in turn with the test system.
  */
 
 /** Maps a workflow step (as recorded on the Operation) to the activity that performs it. */
