@@ -31,7 +31,6 @@ const STEPS = 3;
 export async function attachVolume(input: AttachVolumeInput): Promise<void> {
   const { volumeId, vmId } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   try {
     const { volume, hostId } = await saga.step("validate", async () => {
       const loaded = expectVolume(await database.loadVolume(volumeId), { states: ["READY"], detached: true, noClones: true });

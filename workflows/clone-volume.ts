@@ -38,7 +38,6 @@ const STEPS = 4;
 export async function cloneVolume(input: CloneVolumeInput): Promise<void> {
   const { volumeId, sourceVolumeId } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   try {
     const { source, luns } = await saga.step("validate", async () => {
       const created = expectVolume(await database.loadVolume(volumeId), { states: ["CREATING"] });

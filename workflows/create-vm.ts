@@ -44,7 +44,6 @@ const STEPS = 7;
 export async function createVm(input: CreateVmInput): Promise<void> {
   const { vmId } = input;
   const saga = new OperationSaga(input.operationId, input.buildsSeedIso ? STEPS + 1 : STEPS);
-  await saga.begin();
   try {
     const { vm, media } = await saga.step("validate", async () => ({
       vm: expectVmState(await database.loadVm(vmId), ["CREATING"]),

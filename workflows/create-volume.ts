@@ -30,7 +30,6 @@ const STEPS = 4;
 export async function createVolume(input: CreateVolumeInput): Promise<void> {
   const { volumeId } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   try {
     const volume = await saga.step("validate", async () => expectVolume(await database.loadVolume(volumeId), { states: ["CREATING"] }));
     const hostId = await saga.step("choose-host", async () => {

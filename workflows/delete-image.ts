@@ -25,7 +25,6 @@ const STEPS = 3;
 export async function deleteImage(input: DeleteImageInput): Promise<void> {
   const { imageId } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   try {
     const image = await saga.step("validate", async () => {
       const loaded = await database.loadImage(imageId);

@@ -31,7 +31,6 @@ const STEPS = 6;
 export async function deleteVm(input: DeleteVmInput): Promise<void> {
   const { vmId } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   try {
     const { vm, media } = await saga.step("validate", async () => {
       const loaded = expectVmState(await database.loadVm(vmId), ["RUNNING", "STOPPED", "FAILED", "DELETING"]);

@@ -25,7 +25,6 @@ const STEPS = 3;
 export async function deleteVolume(input: DeleteVolumeInput): Promise<void> {
   const { volumeId } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   try {
     const volume = await saga.step("validate", async () => {
       const loaded = expectVolume(await database.loadVolume(volumeId), { states: ["READY", "FAILED", "DELETING"], detached: true, noClones: true });

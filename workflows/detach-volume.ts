@@ -26,7 +26,6 @@ const STEPS = 3;
 export async function detachVolume(input: DetachVolumeInput): Promise<void> {
   const { volumeId } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   try {
     const attachment = await saga.step("validate", async () => {
       const volume = await database.loadVolume(volumeId);

@@ -52,7 +52,6 @@ const STEPS = 5;
 export async function downloadImage(input: DownloadImageInput): Promise<void> {
   const { imageId } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   try {
     const image = await saga.step("validate", async () => {
       const loaded = await database.loadImage(imageId);

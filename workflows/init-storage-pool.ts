@@ -28,7 +28,6 @@ const UNDO = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximu
 
 export async function initStoragePool(input: InitStoragePoolInput): Promise<void> {
   const saga = new OperationSaga(input.operationId, input.hostIds.length + 2);
-  await saga.begin();
   try {
     const definition = await saga.step("load", () => database.loadPoolDefinition(input.poolId));
     const done: { hostId: string; status: PoolStatus }[] = [];

@@ -41,9 +41,6 @@ export class OperationSaga {
     private readonly totalSteps: number,
   ) {}
 
-  /** Kept for the runbooks' shape; the first step's record marks the operation RUNNING. */
-  async begin(): Promise<void> {}
-
   private progress(): number {
     return Math.min(99, Math.floor((this.completed / this.totalSteps) * 100));
   }

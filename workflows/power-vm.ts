@@ -27,7 +27,6 @@ const STEPS = 3;
 export async function powerVm(input: PowerVmInput): Promise<void> {
   const { vmId } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   let hostId: string | null = null;
   try {
     const vm = await saga.step("validate", async () => expectVmState(await database.loadVm(vmId), ["RUNNING", "STOPPED"]));

@@ -23,7 +23,6 @@ const HOST_STEP = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", m
 
 export async function releaseStoragePool(input: ReleaseStoragePoolInput): Promise<void> {
   const saga = new OperationSaga(input.operationId, input.hostIds.length + 1);
-  await saga.begin();
   try {
     for (const hostId of input.hostIds) {
       await saga.step(`teardown ${hostId}`, () => hostActivities(hostId, input.timeouts, HOST_STEP).teardownPool(input.poolId));

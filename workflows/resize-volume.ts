@@ -28,7 +28,6 @@ const STEPS = 3;
 export async function resizeVolume(input: ResizeVolumeInput): Promise<void> {
   const { volumeId, sizeBytes } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   try {
     const volume = await saga.step("validate", async () => {
       const loaded = expectVolume(await database.loadVolume(volumeId), { states: ["READY"], noClones: true });

@@ -34,7 +34,6 @@ const STEPS = 3;
 export async function snapshotVolume(input: SnapshotVolumeInput): Promise<void> {
   const { volumeId, name } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
-  await saga.begin();
   try {
     const { volume, hostId } = await saga.step("validate", async () => {
       const loaded = expectVolume(await database.loadVolume(volumeId), { states: ["READY"], detached: true, noClones: input.action === "revert" });
