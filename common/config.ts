@@ -27,6 +27,8 @@ const controlPlaneSchema = z.object({
    * (placement skips it, the API shows it). Three missed reports at the default 30 s interval.
    */
   poolStaleAfterMs: optionalDurationMs,
+  /** Seals pool secrets on their way to hosts (common/sealed-secrets.ts); base64 of 32 bytes. */
+  secretsKey: z.string().optional(),
   /** The largest image a download or upload may bring (bytes); a pool's free space may lower it. */
   maxImageBytes: z.coerce.number().int().positive().optional(),
   /** An operator's catalog file, merged over the built-in catalog/images.json. */
@@ -51,6 +53,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv = process.env):
     cpuAllocationRatio: env.QX_CPU_ALLOCATION_RATIO,
     memoryAllocationRatio: env.QX_MEMORY_ALLOCATION_RATIO,
     poolStaleAfterMs: env.QX_POOL_STALE_AFTER_MS,
+    secretsKey: env.QX_SECRETS_KEY || undefined,
     maxImageBytes: env.QX_MAX_IMAGE_BYTES,
     imageCatalogFile: env.QX_IMAGE_CATALOG_FILE,
     imageStagingDir: env.QX_IMAGE_STAGING_DIR,
@@ -68,6 +71,8 @@ const hostSchema = z.object({
   domainType: z.enum(["kvm", "qemu"]).optional(),
   /** Root directory of this host's local directory pool. */
   localPoolDir: z.string(),
+  /** Opens the pool secrets the control plane sealed (common/sealed-secrets.ts). */
+  secretsKey: z.string().optional(),
   /** Where console logs of guests are written. */
   consoleLogDir: z.string(),
   /** Private state of this worker (definitions of the pools assigned to it); default: beside the local pool. */
@@ -94,6 +99,7 @@ export function hostConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostWor
     libvirtUri: env.QX_LIBVIRT_URI,
     domainType: env.QX_DOMAIN_TYPE || undefined,
     localPoolDir: env.QX_LOCAL_POOL_DIR ?? "/var/lib/quantix/pools/local",
+    secretsKey: env.QX_SECRETS_KEY || undefined,
     consoleLogDir: env.QX_CONSOLE_LOG_DIR ?? "/var/log/quantix/console",
     stateDir: env.QX_HOST_STATE_DIR,
     poolReportIntervalMs: env.QX_POOL_REPORT_INTERVAL_MS,

@@ -8,10 +8,10 @@ import { z } from "zod";
  * - `config` is stored on StoragePool and shown in API output.
  * - `secrets` (a Ceph client key, a CHAP password) are accepted on create, stored in their own table
  *   (StoragePoolSecret) that no presenter reads, and read only by the workflows that initialise the
- *   pool on a host, which pass them in that host activity's input. The host keeps them in a 0600 file
- *   of its state directory (a Ceph keyring, the pool definition) and in libvirt's private secrets.
- *   They are therefore in the Temporal history of initStoragePool runs: an encrypting payload codec
- *   is the fix for that and is not configured yet.
+ *   pool on a host, which pass them in that host activity's input sealed with QX_SECRETS_KEY
+ *   (common/sealed-secrets.ts), so Temporal histories and the Temporal UI only ever show ciphertext.
+ *   The host opens them to write a 0600 Ceph keyring and libvirt's private secrets; its copy of the
+ *   pool definition keeps them sealed.
  */
 
 const hostname = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, "a host name or IPv4 address");

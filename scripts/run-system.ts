@@ -20,6 +20,14 @@ function apiTokens(): string {
   return `${readFileSync(file, "utf8").trim()}=admin`;
 }
 
+/** QX_SECRETS_KEY when set, otherwise one generated once and kept in .data/ (0600). */
+function secretsKey(): string {
+  if (process.env.QX_SECRETS_KEY) return process.env.QX_SECRETS_KEY;
+  const file = path.join(dataDir, "secrets-key");
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString("base64"), { mode: 0o600 });
+  return readFileSync(file, "utf8").trim();
+}
+
 /** qemu:///system where libvirt is installed; libvirt's in-memory test driver (simulated) elsewhere. */
 function libvirtUri(): string {
   if (process.env.QX_LIBVIRT_URI) return process.env.QX_LIBVIRT_URI;
@@ -42,6 +50,7 @@ async function main(): Promise<void> {
     ...process.env,
     DATABASE_URL: databaseUrl,
     QX_API_TOKENS: apiTokens(),
+    QX_SECRETS_KEY: secretsKey(),
     QX_HOST_ID: process.env.QX_HOST_ID ?? "local",
     QX_LIBVIRT_URI: libvirtUri(),
     QX_LOCAL_POOL_DIR: process.env.QX_LOCAL_POOL_DIR ?? path.join(dataDir, "pools/local"),

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { readFile, rm, writeFile } from "node:fs/promises";
+import { historyText } from "./support/history-text";
 import { runCommand } from "../common/exec";
 import { startTestSystem, type TestSystem } from "./support/system";
 import { waitForNoOther } from "./support/services";
@@ -73,6 +74,14 @@ describe("iSCSI volumes through the API", () => {
     const pool = await system.request("GET", `/v1/storage/pools/${poolId}`);
     expect(pool.body.status).toMatchObject({ health: "healthy", capacityBytes: 5 * GiB });
     expect(JSON.stringify(pool.body)).not.toContain(password);
+    // It crossed Temporal to reach the host, sealed: the history (what the Temporal UI shows) has
+    // only ciphertext, and so has the host's own copy of the pool definition.
+    const init = await system.prisma.operation.findUniqueOrThrow({ where: { id: res.body.operationId } });
+    const history = await historyText(system.temporal, init.workflowId);
+    expect(history).toContain("qx-sealed:v1:");
+    expect(history).not.toContain(password);
+    const definition = await readFile(path.join(host.runtime.config.stateDir!, "pools", poolId, "definition.json"), "utf8");
+    expect(definition).not.toContain(password);
 
     const vm = await system.request("POST", "/v1/vms", { ...SMALL_VM, poolId: host.poolId });
     await completed(system, vm);

@@ -28,6 +28,7 @@ import {
   type HostWorkerConfig,
 } from "../common/config";
 import { announceHostWorkflowId, monitorHostWorkflowId } from "../common/operations";
+import { parseSecretsKey } from "../common/sealed-secrets";
 import { hostDownloadQueue, hostTaskQueue } from "../common/task-queues";
 
 export interface HostRuntime {
@@ -61,7 +62,7 @@ export async function createHostRuntime(config: HostWorkerConfig): Promise<HostR
   const hypervisor = await connectLibvirt(config.libvirtUri);
   const pools = createPoolRegistry(
     { [localPoolId(config.hostId)]: createLocalDirBackend({ root: config.localPoolDir }) },
-    { stateDir: hostStateDir(config), libvirtUri: config.libvirtUri },
+    { stateDir: hostStateDir(config), libvirtUri: config.libvirtUri, secretsKey: parseSecretsKey(config.secretsKey) },
   );
   await pools.restore();
   const domainType = await detectDomainType(config);

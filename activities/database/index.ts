@@ -9,7 +9,7 @@ import { createPoolRecordActivities } from "./pools";
 import { createVolumeRecordActivities } from "./volumes";
 
 /** Control-plane activities over PostgreSQL; the control-plane worker runs them as local activities. */
-export function createDatabaseActivities(prisma: PrismaClient, policy: PlacementPolicy) {
+export function createDatabaseActivities(prisma: PrismaClient, policy: PlacementPolicy & { secretsKey?: string }) {
   return {
     ...createOperationActivities(prisma),
     ...createPlacementActivities(prisma, policy),

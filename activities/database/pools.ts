@@ -1,3 +1,4 @@
+import { parseSecretsKey, sealSecrets } from "../../common/sealed-secrets";
 import type { PoolHealth, PrismaClient } from "@prisma/client";
 import { DEFAULT_POOL_STALE_AFTER_MS } from "../../common/config";
 import { permanentFailure } from "../../common/errors";
@@ -28,9 +29,10 @@ const statusColumns = (status: PoolStatus) => ({
 });
 
 /** Pools and their assignment to hosts, as the pool workflows and the hosts' reports change them. */
-export function createPoolRecordActivities(prisma: PrismaClient, policy: PoolFreshness) {
+export function createPoolRecordActivities(prisma: PrismaClient, policy: PoolFreshness & { secretsKey?: string }) {
+  const secretsKey = parseSecretsKey(policy.secretsKey);
   return {
-    /** What a host needs to reach the pool, secrets included: only for the initPool host step. */
+    /** What a host needs to reach the pool, its secrets sealed: only for the initPool host step. */
     async loadPoolDefinition(poolId: string): Promise<PoolDefinition> {
       const pool = await prisma.storagePool.findUnique({ where: { id: poolId }, include: { secret: true } });
       if (!pool) throw permanentFailure("POOL_NOT_FOUND", `pool ${poolId} does not exist`);
@@ -38,7 +40,7 @@ export function createPoolRecordActivities(prisma: PrismaClient, policy: PoolFre
         id: pool.id,
         kind: pool.kind,
         config: pool.config as Record<string, unknown>,
-        secrets: (pool.secret?.values ?? {}) as Record<string, string>,
+        secrets: sealSecrets((pool.secret?.values ?? {}) as Record<string, string>, secretsKey),
       };
     },
 

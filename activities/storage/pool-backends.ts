@@ -1,3 +1,4 @@
+import { openSecrets } from "../../common/sealed-secrets";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { z } from "zod";
@@ -17,6 +18,8 @@ export interface HostStorageContext {
   libvirtUri: string;
   /** This pool's private directory on the host (0700): Ceph keyring and client conf. */
   poolStateDir: string;
+  /** Opens the definition's sealed secrets (common/sealed-secrets.ts). */
+  secretsKey?: Buffer;
 }
 
 export type PoolBackendFactory = (definition: PoolDefinition, context: HostStorageContext) => Promise<StorageBackend>;
@@ -84,7 +87,7 @@ export function cephSecretUuid(poolId: string): string {
 export const buildPoolBackend: PoolBackendFactory = async (definition, context) => {
   const kind = definition.kind;
   const config = parsed(poolConfigSchemas[kind], definition.config, `${kind} pool configuration`);
-  const secrets = parsed(poolSecretSchemas[kind], definition.secrets, `${kind} pool secrets`);
+  const secrets = parsed(poolSecretSchemas[kind], openSecrets(definition.secrets, context.secretsKey), `${kind} pool secrets`);
   const build = builders[kind] as (c: unknown, s: unknown, ctx: HostStorageContext, id: string) => Promise<StorageBackend>;
   return build(config, secrets, context, definition.id);
 };

@@ -8,7 +8,7 @@ import { buildPoolBackend, writePrivateFile, type PoolBackendFactory } from "./p
 /**
  * The pools this host can reach, by pool id: its own local pool (fixed at start) and every pool the
  * control plane assigned to it (initStoragePool hands over the definition). Assigned pools are
- * kept in `<stateDir>/pools/<id>/definition.json` (0600: it holds the pool's secrets), so a
+ * kept in `<stateDir>/pools/<id>/definition.json` (0600; its secrets stay sealed), so a
  * restarted worker still reaches them without the control plane sending them again.
  */
 export interface PoolRegistry {
@@ -25,6 +25,7 @@ export interface PoolRegistry {
 export interface AssignedPoolsOptions {
   stateDir: string;
   libvirtUri: string;
+  secretsKey?: Buffer;
   build?: PoolBackendFactory;
 }
 
@@ -40,7 +41,7 @@ export function createPoolRegistry(fixed: Record<string, StorageBackend>, assign
   }
 
   async function load(definition: PoolDefinition): Promise<StorageBackend> {
-    const backend = await build(definition, { libvirtUri: assigned!.libvirtUri, poolStateDir: poolDir(definition.id) });
+    const backend = await build(definition, { libvirtUri: assigned!.libvirtUri, poolStateDir: poolDir(definition.id), secretsKey: assigned!.secretsKey });
     byId.set(definition.id, backend);
     return backend;
   }

@@ -22,6 +22,8 @@ import { TEST_PORTS, TEST_TEMPORAL_ADDRESS, testPaths } from "./test-env";
 
 export const TEST_TOKEN = "test-token";
 export const TEST_USER = "tester";
+/** Seals pool secrets between the test control plane and its hosts, as QX_SECRETS_KEY does. */
+export const TEST_SECRETS_KEY = randomBytes(32).toString("base64");
 
 let sharedBundle: Promise<WorkflowBundle> | undefined;
 
@@ -125,6 +127,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     cpuAllocationRatio: 4,
     memoryAllocationRatio: 1,
     poolStaleAfterMs: options.poolStaleAfterMs ?? 60_000,
+    secretsKey: TEST_SECRETS_KEY,
     maxImageBytes: options.maxImageBytes,
     imageStagingDir: path.join(testPaths.dataDir, `test-system-${suffix}`, "staging"),
   };
@@ -161,6 +164,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       stateDir: path.join(workDir, id, "state"),
       poolReportIntervalMs: options.poolReportIntervalMs ?? 2_000,
       imageHeartbeatIntervalMs: options.imageHeartbeatIntervalMs ?? 250,
+      secretsKey: TEST_SECRETS_KEY,
     });
     hosts.push({ id, runtime, poolId: localPoolId(id), poolDir });
   }
