@@ -147,6 +147,26 @@ describe("iSCSI volumes through the API", () => {
     await completed(system, await system.request("DELETE", `/v1/volumes/${again.body.volumeId}`));
   });
 
+  test("a VM created with data disks on the pool gets a free LUN for each, attached from the start", async () => {
+    const res = await system.request("POST", "/v1/vms", {
+      ...SMALL_VM,
+      name: "iscsi-data-vm",
+      poolId: system.hosts[0]!.poolId,
+      disks: [{ poolId, sizeGiB: 1 }, { poolId, sizeGiB: 1 }],
+    });
+    await completed(system, res);
+    const disks = await system.prisma.volume.findMany({ where: { vmId: res.body.vmId, poolId }, orderBy: { targetDev: "asc" } });
+    expect(disks.map((d) => [d.targetDev, d.lun])).toEqual([
+      ["sda", 1],
+      ["sdb", 2],
+    ]);
+    expect(await domainDisks(res.body.vmId, "live")).toMatchObject({ sda: `${IQN}/1`, sdb: `${IQN}/2` });
+    // Deleting the VM keeps its data disks; deleting them zeroes and frees their LUNs.
+    await completed(system, await system.request("DELETE", `/v1/vms/${res.body.vmId}`));
+    for (const disk of disks) await completed(system, await system.request("DELETE", `/v1/volumes/${disk.id}`));
+    expect(await system.prisma.volume.count({ where: { poolId } })).toBe(0);
+  });
+
   test("no free LUN large enough is a 409 before anything starts", async () => {
     const res = await system.request("POST", "/v1/volumes", { name: "huge", poolId, sizeGiB: 3 });
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 409, code: "INSUFFICIENT_CAPACITY" });

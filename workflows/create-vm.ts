@@ -20,6 +20,7 @@ import { HOST_ID } from "../common/search-attributes";
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database, expectVmState } from "./database-activities";
+import { lunAssignmentsOf } from "./volume-checks";
 
 export interface CreateVmInput {
   operationId: string;
@@ -63,7 +64,7 @@ export async function createVm(input: CreateVmInput): Promise<void> {
       () => hostUndo.deleteDisk(disk),
     );
     for (const dataDisk of vm.dataDisks) {
-      const ref = { poolId: dataDisk.poolId, volumeId: dataDisk.volumeId };
+      const ref = { poolId: dataDisk.poolId, volumeId: dataDisk.volumeId, ...lunAssignmentsOf({ id: dataDisk.volumeId, lun: dataDisk.lun }) };
       await saga.step(
         `create-data-disk ${dataDisk.targetDev}`,
         () => host.createVolume({ ...ref, sizeBytes: dataDisk.sizeBytes, source: { kind: "empty" } }),
@@ -87,7 +88,7 @@ export async function createVm(input: CreateVmInput): Promise<void> {
           memoryMiB: vm.memoryMiB,
           ...disk,
           bootVolumeId: vm.bootVolumeId,
-          ...(vm.dataDisks.length > 0 ? { dataDisks: vm.dataDisks.map((d) => ({ poolId: d.poolId, volumeId: d.volumeId, targetDev: d.targetDev })) } : {}),
+          ...(vm.dataDisks.length > 0 ? { dataDisks: vm.dataDisks.map((d) => ({ poolId: d.poolId, volumeId: d.volumeId, targetDev: d.targetDev, ...lunAssignmentsOf({ id: d.volumeId, lun: d.lun }) })) } : {}),
           ...(cdroms.length > 0 ? { cdroms, bootFromCdrom: media.installIso !== null } : {}),
         }),
       () => hostUndo.undefineDomain(vmId),

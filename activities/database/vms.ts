@@ -21,6 +21,8 @@ export interface VmDataDisk {
   poolId: string;
   sizeBytes: number;
   targetDev: string;
+  /** iSCSI pools: the LUN the API assigned (see Volume.lun). */
+  lun: number | null;
 }
 
 /** The VM and volume rows: what the user sees in GET /v1/vms. */
@@ -43,7 +45,7 @@ export function createVmRecordActivities(prisma: PrismaClient) {
         state: vm.state,
         hostId: vm.hostId,
         poolId: vm.poolId,
-        dataDisks: vm.volumes.map((v) => ({ volumeId: v.id, poolId: v.poolId, sizeBytes: Number(v.sizeBytes), targetDev: v.targetDev! })),
+        dataDisks: vm.volumes.map((v) => ({ volumeId: v.id, poolId: v.poolId, sizeBytes: Number(v.sizeBytes), targetDev: v.targetDev!, lun: v.lun })),
       };
     },
 

@@ -2,7 +2,8 @@ import { Context } from "@temporalio/activity";
 import path from "node:path";
 import { permanentFailure, transientFailure } from "../../common/errors";
 import type { ImageStore } from "../images/pool-images";
-import type { PoolRegistry } from "../storage/pool-registry";
+import type { LunAssignments } from "../storage/backend";
+import { volumeBackend, type PoolRegistry } from "../storage/pool-registry";
 import { buildDomainXml, domainName } from "./domain-xml";
 import { isDomainNotFound, type DomainState, type Hypervisor } from "./hypervisor";
 
@@ -19,7 +20,7 @@ export interface DefineDomainInput {
   poolId: string;
   bootVolumeId: string;
   /** Volumes attached as data disks on the virtio-scsi controller, by target device (sda...). */
-  dataDisks?: { poolId: string; volumeId: string; targetDev: string }[];
+  dataDisks?: { poolId: string; volumeId: string; targetDev: string; lunAssignments?: LunAssignments }[];
   /** ISO files (an installer, a cloud-init seed) by pool and path relative to it, attached as CD-ROMs. */
   cdroms?: { poolId: string; path: string }[];
   /** Boot from the first CD-ROM, then the disk. */
@@ -55,7 +56,10 @@ export function createDomainActivities(hypervisor: Hypervisor, pools: PoolRegist
         domainType: config.domainType,
         bootDisk: await pools.get(input.poolId).diskElement(input.bootVolumeId),
         dataDisks: await Promise.all(
-          (input.dataDisks ?? []).map(async (d) => ({ element: await pools.get(d.poolId).diskElement(d.volumeId), targetDev: d.targetDev })),
+          (input.dataDisks ?? []).map(async (d) => ({
+            element: await volumeBackend(pools, d.poolId, d.lunAssignments).diskElement(d.volumeId),
+            targetDev: d.targetDev,
+          })),
         ),
         consoleLogPath: path.join(config.consoleLogDir, `${input.vmId}.log`),
         cdroms: await Promise.all((input.cdroms ?? []).map((cdrom) => images.resolve(cdrom.poolId, cdrom.path))),

@@ -9,6 +9,7 @@ import type { PowerVmInput } from "../../workflows/power-vm";
 import { ApiError } from "../problem";
 import type { CreateVmBody } from "../schemas";
 import type { ApiContext } from "./context";
+import { assignLun, lunRaceAsConflict, targetLuns, type LunOffer } from "./volumes";
 import { startOperation, type StartedOperation } from "./start-operation";
 import { bootImageOf, cloudInitOf, recordableCreateVmBody } from "./vm-boot-media";
 
@@ -29,17 +30,19 @@ export async function requireVm(ctx: ApiContext, vmId: string): Promise<Vm> {
  * The VM's data disks as volumes (ids chosen here), attached to it from the start at sda, sdb...:
  * placement then only picks hosts where their pools are healthy, and createVm makes them.
  */
-async function recordDataDisks(tx: Prisma.TransactionClient, vmId: string, body: CreateVmBody): Promise<void> {
+async function recordDataDisks(tx: Prisma.TransactionClient, vmId: string, body: CreateVmBody, lunOffers: Map<string, LunOffer[]>): Promise<void> {
   const disks = body.disks ?? [];
   const poolIds = [...new Set(disks.map((d) => d.poolId))];
   const found = await tx.storagePool.findMany({ where: { id: { in: poolIds } }, select: { id: true, kind: true } });
   const missing = poolIds.filter((id) => !found.some((p) => p.id === id));
   if (missing.length) throw new ApiError("VALIDATION_FAILED", `no such pool: ${missing.join(", ")}`);
-  // An iSCSI data disk needs a LUN assigned from the target's listing; not wired into createVm yet:
-  // create the volume (POST /v1/volumes) and attach it instead.
-  const luns = found.find((p) => p.kind === "iscsi");
-  if (luns) throw new ApiError("NOT_SUPPORTED", `pool ${luns.id} is an iSCSI pool: create its volume with POST /v1/volumes and attach it`);
+  const taken = new Map<string, number[]>();
   for (const [i, disk] of disks.entries()) {
+    const sizeBytes = BigInt(disk.sizeGiB) * BigInt(GiB);
+    // An iSCSI data disk is a whole LUN: the smallest free one that fits, none twice in one request.
+    const offers = lunOffers.get(disk.poolId);
+    const lun = offers ? await assignLun(tx, disk.poolId, offers, sizeBytes, taken.get(disk.poolId)) : null;
+    if (lun !== null) taken.set(disk.poolId, [...(taken.get(disk.poolId) ?? []), lun]);
     await tx.volume.create({
       data: {
         id: randomUUID(),
@@ -47,17 +50,26 @@ async function recordDataDisks(tx: Prisma.TransactionClient, vmId: string, body:
         poolId: disk.poolId,
         vmId,
         targetDev: DATA_DISK_TARGETS[i]!,
-        sizeBytes: BigInt(disk.sizeGiB) * BigInt(GiB),
+        sizeBytes,
+        lun,
       },
     });
   }
+}
+
+/** The target's LUNs, as a host lists them now, for each iSCSI pool among the data disks. */
+async function iscsiLunOffers(ctx: ApiContext, body: CreateVmBody): Promise<Map<string, LunOffer[]>> {
+  const poolIds = [...new Set((body.disks ?? []).map((d) => d.poolId))];
+  const iscsiPools = await ctx.prisma.storagePool.findMany({ where: { id: { in: poolIds }, kind: "iscsi" }, select: { id: true } });
+  return new Map(await Promise.all(iscsiPools.map(async (p) => [p.id, await targetLuns(ctx, p.id)] as const)));
 }
 
 /** Records the VM, its boot volume and data disks (ids chosen here, before any side effect) and starts createVm. */
 export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string, idempotencyKey?: string): Promise<StartedOperation & { vmId: string }> {
   const vmId = randomUUID();
   const cloudInit = cloudInitOf(body);
-  const started = await startOperation(ctx, {
+  const lunOffers = await iscsiLunOffers(ctx, body);
+  const started = await lunRaceAsConflict(() => startOperation(ctx, {
     type: "create-vm",
     targetType: "vm",
     targetId: vmId,
@@ -88,9 +100,9 @@ export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string
         },
       });
       if (cloudInit) await tx.vmCloudInit.create({ data: { vmId, ...cloudInit } });
-      await recordDataDisks(tx, vmId, body);
+      await recordDataDisks(tx, vmId, body, lunOffers);
     },
-  });
+  }));
   return { ...started, vmId: started.operation.targetId };
 }
 
