@@ -6,6 +6,7 @@ import { runCommand } from "../../common/exec";
 import type { StorageBackend } from "../../activities/storage/backend";
 import { createCephRbdBackend, type CephRbdConfig } from "../../activities/storage/ceph-rbd";
 import { blockDevices, removeGuests, startGuest } from "./kvm-guest";
+import { failureRecorder } from "../support/failure-recorder";
 
 /**
  * The RBD backend against a real single-node Ceph (scripts/services/ceph.sh) and a running KVM
@@ -25,19 +26,7 @@ let workDir: string;
 let config: CephRbdConfig;
 let backend: StorageBackend;
 let key: string;
-const failures: Error[] = [];
-
-/** The failure of `promise` (which must fail), recorded for the no-secret-in-errors check. */
-async function failureOf(promise: Promise<unknown>): Promise<Error & { type?: string }> {
-  const err = await promise.then(
-    () => {
-      throw new Error("expected a failure");
-    },
-    (e: unknown) => e as Error & { type?: string },
-  );
-  failures.push(err);
-  return err;
-}
+const { failures, failureOf } = failureRecorder();
 
 /** The rbd CLI as client.qx, independent of the backend's conf file. */
 const rbd = async (...args: string[]) =>

@@ -6,6 +6,7 @@ import { runCommand } from "../../common/exec";
 import type { StorageBackend } from "../../activities/storage/backend";
 import { createIscsiBackend, type IscsiConfig } from "../../activities/storage/iscsi";
 import { blockDevices, removeGuests, startGuest } from "./kvm-guest";
+import { failureRecorder } from "../support/failure-recorder";
 
 /**
  * The iSCSI backend against a real tgtd target with CHAP (scripts/services/iscsi-target.sh: LUN 1
@@ -27,18 +28,7 @@ let secretFile: string;
 let config: IscsiConfig;
 let backend: StorageBackend;
 let password: string;
-const failures: Error[] = [];
-
-async function failureOf(promise: Promise<unknown>): Promise<Error & { type?: string }> {
-  const err = await promise.then(
-    () => {
-      throw new Error("expected a failure");
-    },
-    (e: unknown) => e as Error & { type?: string },
-  );
-  failures.push(err);
-  return err;
-}
+const { failures, failureOf } = failureRecorder();
 
 const lunOpts = (lun: number) =>
   `driver=iscsi,transport=tcp,portal=${PORTAL},target=${IQN},lun=${lun},user=qxuser,password-secret=s0`;
