@@ -72,6 +72,15 @@ describe("VM lifecycle through the API on real Temporal, PostgreSQL and KVM", ()
     expect((await system.waitForOperation(del.body.operationId)).state).toBe("COMPLETED");
     expect(await fileExists(base)).toBe(true);
 
+    // Another VM's disk (pool root) or a seed ISO (it holds a password hash) can never back a new VM.
+    const web1 = (await system.request("GET", `/v1/vms/${vmId}`)).body;
+    for (const stolen of [`${web1.bootVolumeId}.qcow2`, "seeds/x-seed.iso"]) {
+      const res = await system.request("POST", "/v1/vms", { ...SMALL_VM, name: "thief", baseImage: stolen });
+      const op = await system.waitForOperation(res.body.operationId);
+      expect(op).toMatchObject({ state: "FAILED", error: { code: expect.stringMatching(/^(VALIDATION_FAILED|NOT_FOUND)$/) } });
+      if (!stolen.startsWith("seeds/")) expect(op.error).toMatchObject({ code: "VALIDATION_FAILED", message: expect.stringContaining("cannot be a base image") });
+    }
+
     const missing = await system.request("POST", "/v1/vms", { ...SMALL_VM, name: "no-base", baseImage: "images/nope.qcow2" });
     const op = await system.waitForOperation(missing.body.operationId);
     expect(op.state).toBe("FAILED");

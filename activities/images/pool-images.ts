@@ -14,9 +14,9 @@ import { createImageDownloadActivities, type DownloadedImage, type ImageChecksum
 import { imageFiles, removeIntermediateFiles } from "./image-files";
 import { fetchPublishedChecksum } from "./published-checksum";
 import { assertSafeFileName } from "./safe-name";
+import { SEEDS_DIR } from "../storage/qcow2-file-pool";
 
 const IMAGES_DIR = "images";
-const SEEDS_DIR = "seeds";
 
 export interface PoolImageDownload {
   imageId: string;

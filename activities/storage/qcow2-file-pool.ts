@@ -43,6 +43,9 @@ export function volumeFileName(volumeId: string): string {
   return volumeId + VOLUME_SUFFIX;
 }
 
+/** Where cloud-init seed ISOs live in a pool; they never back a volume. */
+export const SEEDS_DIR = "seeds";
+
 /** The volume id a root file name stands for, or null for any other file. */
 function volumeIdOfFileName(name: string): string | null {
   if (!name.endsWith(VOLUME_SUFFIX)) return null;
@@ -124,9 +127,19 @@ export function createQcow2Volumes(files: PoolFiles): Qcow2Volumes {
     }
   }
 
-  /** A base image given by relative path: confined to the pool, qcow2 or raw, with no backing file. */
+  /**
+   * A base image given by relative path: confined to the pool, in a subdirectory of it (volumes
+   * live in the root, and a VM must never get a copy-on-write view of another VM's disk), not a
+   * cloud-init seed (it holds a VM's password hash), not hidden (partial files), qcow2 or raw, with
+   * no backing file. The rule applies to the path after symlinks are resolved.
+   */
   async function baseImage(relativePath: string, sizeBytes: number): Promise<Backing & { sizeBytes: number }> {
-    const location = files.locate(await files.confine(relativePath));
+    const confined = await files.confine(relativePath);
+    const segments = confined.split("/");
+    if (segments.length < 2 || segments[0] === SEEDS_DIR || segments.some((s) => s.startsWith("."))) {
+      throw permanentFailure("VALIDATION_FAILED", `${relativePath} cannot be a base image: images live in a directory of the pool, such as images/`);
+    }
+    const location = files.locate(confined);
     const info = await imageInfo(location);
     if (info.format !== "qcow2" && info.format !== "raw") {
       throw permanentFailure("VALIDATION_FAILED", `image ${relativePath} is ${info.format}; only qcow2 and raw can back a volume`);
