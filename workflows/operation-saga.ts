@@ -69,8 +69,9 @@ export class OperationSaga {
       });
       throw err;
     }
-    await recorded;
+    // Registered before anything else can fail or be cancelled: the step's effect exists now.
     if (undo) this.undos.push({ step: name, run: undo });
+    await CancellationScope.nonCancellable(() => recorded);
     this.completed += 1;
     this.unrecordedCompletion = { step: name, kind: "STEP" };
     return result;

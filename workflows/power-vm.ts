@@ -6,6 +6,7 @@
  * No undo: a power action has nothing to put back. A failed action leaves the VM in the state
  * libvirt reports (re-read in the failure path), never in a transitional one.
  */
+import { ApplicationFailure } from "@temporalio/workflow";
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database, expectVmState } from "./database-activities";
@@ -31,7 +32,8 @@ export async function powerVm(input: PowerVmInput): Promise<void> {
   try {
     const vm = await saga.step("validate", async () => expectVmState(await database.loadVm(vmId), ["RUNNING", "STOPPED"]));
     hostId = vm.hostId;
-    if (!hostId) throw new Error(`VM ${vmId} is not placed on a host`);
+    // A plain Error would fail the workflow task, not the workflow, and be retried forever.
+    if (!hostId) throw ApplicationFailure.create({ type: "CONFLICT", nonRetryable: true, message: `VM ${vmId} is not placed on a host` });
     const host = hostActivities(hostId, input.timeouts, HOST_STEP);
     // The guest decides how long a shutdown takes: bounded by the caller's timeout, no retries.
     const gracefulHost = hostActivities(hostId, input.timeouts, {
