@@ -2,6 +2,7 @@ import type { ImageKind, ImageStatus, PrismaClient } from "@prisma/client";
 import { permanentFailure } from "../../common/errors";
 import type { ImageChecksum } from "../images/download";
 import type { ImageFormat } from "../images/content-type";
+import { freshSince, type PoolFreshness } from "./pools";
 
 export interface ImageSpec {
   id: string;
@@ -32,7 +33,7 @@ function checksumAlgorithmOf(value: string | null): ImageChecksum["algorithm"] |
 }
 
 /** The Image rows: what GET /v1/images shows, kept current by downloadImage and deleteImage. */
-export function createImageRecordActivities(prisma: PrismaClient) {
+export function createImageRecordActivities(prisma: PrismaClient, policy: PoolFreshness) {
   return {
     async loadImage(imageId: string): Promise<ImageSpec> {
       const image = await prisma.image.findUnique({ where: { id: imageId } });
@@ -64,13 +65,14 @@ export function createImageRecordActivities(prisma: PrismaClient) {
     /**
      * The host that downloads into the pool, recorded on the image (it holds the file of a
      * host-local pool). Idempotent: an image already placed keeps its host. Any host with the pool
-     * healthy and online will do for a shared pool.
+     * healthy, freshly reported and online will do for a shared pool: a silent host would leave the
+     * download queued on its queue for hours.
      */
     async placeImage(imageId: string): Promise<string> {
       const image = await prisma.image.findUniqueOrThrow({ where: { id: imageId } });
       if (image.hostId) return image.hostId;
       const candidate = await prisma.storagePoolHost.findFirst({
-        where: { poolId: image.poolId, health: "healthy", host: { state: "ONLINE" } },
+        where: { poolId: image.poolId, health: "healthy", reportedAt: { gte: freshSince(policy) }, host: { state: "ONLINE" } },
         orderBy: { hostId: "asc" },
       });
       if (!candidate) throw permanentFailure("NO_HOST_AVAILABLE", `no online host has pool ${image.poolId} healthy`);

@@ -15,7 +15,7 @@ export function createDatabaseActivities(prisma: PrismaClient, policy: Placement
     ...createPlacementActivities(prisma, policy),
     ...createVmRecordActivities(prisma),
     ...createHostRecordActivities(prisma),
-    ...createImageRecordActivities(prisma),
+    ...createImageRecordActivities(prisma, policy),
     ...createVmBootMediaActivities(prisma),
     ...createPoolRecordActivities(prisma, policy),
     ...createVolumeRecordActivities(prisma),

@@ -1,5 +1,5 @@
 import { Prisma, type PoolKind, type PrismaClient, type VolumeState } from "@prisma/client";
-import { permanentFailure } from "../../common/errors";
+import { permanentFailure, transientFailure } from "../../common/errors";
 
 export interface VolumeSpec {
   id: string;
@@ -94,6 +94,11 @@ export function createVolumeRecordActivities(prisma: PrismaClient) {
       try {
         await prisma.volume.update({ where: { id: input.volumeId, vmId: null }, data: { vmId: input.vmId, targetDev } });
       } catch (err) {
+        // Another attach took the same device of this VM: a retry picks the next free one.
+        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
+          throw transientFailure("CONFLICT", `attaching volume ${input.volumeId} raced another attach for ${targetDev}`);
+        }
+        // The volume was attached elsewhere meanwhile (no row matched vmId: null): retrying cannot help.
         if (err instanceof Prisma.PrismaClientKnownRequestError) throw permanentFailure("CONFLICT", `attaching volume ${input.volumeId} raced another attach`);
         throw err;
       }

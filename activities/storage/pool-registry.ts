@@ -77,7 +77,13 @@ export function createPoolRegistry(fixed: Record<string, StorageBackend>, assign
       for (const name of names.filter((n) => POOL_ID.test(n) && !fixedIds.has(n))) {
         const text = await readFile(path.join(poolDir(name), "definition.json"), "utf8").catch(() => undefined);
         // A pool dir without a definition is an assignment that never completed: nothing to reach.
-        if (text !== undefined) await load(JSON.parse(text) as PoolDefinition);
+        if (text === undefined) continue;
+        // One pool this host cannot rebuild (a rotated QX_SECRETS_KEY, a changed schema) must not
+        // keep the worker, its local pool and its VMs down: it is skipped, reports nothing, and the
+        // control plane marks it stale on this host, which keeps placement away from it.
+        await load(JSON.parse(text) as PoolDefinition).catch((err: unknown) =>
+          console.error(`[pools] cannot restore pool ${name} on this host: ${(err as Error).message}`),
+        );
       }
     },
   };

@@ -162,14 +162,17 @@ async function abandonOperation(ctx: ApiContext, operation: Operation, reason: s
       data: { state: "FAILED", errorCode: "WORKFLOW_ABORTED", errorMessage: reason, finishedAt: new Date(), currentStep: null },
     });
     // The resource must not stay in a transitional state: it is marked FAILED for the user to act on.
-    if (operation.targetType === "vm") {
-      await tx.vm.updateMany({
-        where: { id: operation.targetId, state: { in: ["CREATING", "DELETING"] } },
-        data: { state: "FAILED", errorCode: "WORKFLOW_ABORTED", errorMessage: reason },
-      });
-    }
-    if (operation.targetType === "volume") {
-      await tx.volume.updateMany({ where: { id: operation.targetId, state: { in: ["CREATING", "DELETING"] } }, data: { state: "FAILED" } });
+    const failed = { errorCode: "WORKFLOW_ABORTED", errorMessage: reason };
+    switch (operation.targetType) {
+      case "vm":
+        await tx.vm.updateMany({ where: { id: operation.targetId, state: { in: ["CREATING", "DELETING"] } }, data: { state: "FAILED", ...failed } });
+        break;
+      case "volume":
+        await tx.volume.updateMany({ where: { id: operation.targetId, state: { in: ["CREATING", "DELETING"] } }, data: { state: "FAILED" } });
+        break;
+      case "image":
+        await tx.image.updateMany({ where: { id: operation.targetId, status: { in: ["PENDING", "DOWNLOADING", "DELETING"] } }, data: { status: "FAILED", ...failed } });
+        break;
     }
   });
 }
