@@ -162,6 +162,7 @@ describe("downloadImage", () => {
     const second = download({ url: server.url("/big.raw"), expectedChecksum: { algorithm: "sha256", value: sha256(images.bigRaw) } }, last);
     const result = await second.result;
     expect(server.bytesServed("/big.raw")).toBeLessThan(size / 10);
+    expect(second.heartbeats.length).toBeGreaterThan(0);
     expect(Math.min(...second.heartbeats.map((h) => h.bytesDone))).toBeGreaterThanOrEqual(last.bytesDone);
     expect(result).toMatchObject({ format: "qcow2", sourceFormat: "raw", checksum: { value: sha256(images.bigRaw) } });
     execFileSync("qemu-img", ["compare", "-q", "-f", "raw", "-F", "qcow2", path.join(fixtures, "big.raw"), result.path]);

@@ -13,7 +13,7 @@ import { startApi, type RunningApi } from "../../api/server";
 import type { ControlPlaneConfig } from "../../common/config";
 import { localPoolId } from "../../common/config";
 import { createPrismaClient } from "../../common/database";
-import { runCommand } from "../../common/exec";
+import { CommandError, runCommand } from "../../common/exec";
 import { announceHost, createHostDownloadWorker, createHostRuntime, createHostWorker, reportPoolHealth, startPoolReporter, type HostRuntime, type PoolReporter } from "../../workers/host";
 import { monitorHostWorkflowId } from "../../common/operations";
 import { createControlPlaneWorker } from "../../workers/control-plane";
@@ -215,8 +215,10 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const domainState = async (vmId: string) => {
     try {
       return (await runCommand("virsh", ["-c", "qemu:///system", "domstate", domainName(vmId)])).stdout.trim();
-    } catch {
-      return null;
+    } catch (err) {
+      // Only libvirt's "no such domain" means gone; a daemon that does not answer fails the test.
+      if (err instanceof CommandError && /failed to get domain|Domain not found/i.test(err.stderr)) return null;
+      throw err;
     }
   };
 
