@@ -39,4 +39,3 @@ export const accessSettingsSchema = z
   })
   .strict();
 
-export type AccessSettingsBody = z.infer<typeof accessSettingsSchema>;

@@ -45,7 +45,6 @@ export const poolSecretSchemas = {
 } as const;
 
 export type PoolKindName = keyof typeof poolConfigSchemas;
-export const POOL_KINDS = Object.keys(poolConfigSchemas) as PoolKindName[];
 
 export type PoolConfig<K extends PoolKindName = PoolKindName> = z.infer<(typeof poolConfigSchemas)[K]>;
 export type PoolSecrets<K extends PoolKindName = PoolKindName> = z.infer<(typeof poolSecretSchemas)[K]>;

@@ -8,6 +8,3 @@ export const VM_ID = defineSearchAttributeKey("VmId", SearchAttributeType.KEYWOR
 export const HOST_ID = defineSearchAttributeKey("HostId", SearchAttributeType.KEYWORD);
 export const OPERATION_TYPE = defineSearchAttributeKey("OperationType", SearchAttributeType.KEYWORD);
 export const OPERATION_ID = defineSearchAttributeKey("OperationId", SearchAttributeType.KEYWORD);
-
-/** name=Type pairs for `temporal server start-dev --search-attribute`. */
-export const SEARCH_ATTRIBUTE_FLAGS = ["VmId=Keyword", "HostId=Keyword", "OperationType=Keyword", "OperationId=Keyword"];

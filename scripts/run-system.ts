@@ -61,8 +61,9 @@ async function main(): Promise<void> {
     spawn(tsx, [path.join(root, entry)], { env, stdio: "inherit" }),
   );
 
-  const token = env.QX_API_TOKENS.split(",")[0]!.split("=")[0];
-  console.log(`\nQuantix is starting:\n  API          http://127.0.0.1:${process.env.QX_API_PORT ?? 8080}  (Authorization: Bearer ${token})\n  Temporal UI  http://127.0.0.1:8233\n`);
+  // Where the token is, never the token itself: terminal scrollback and log collectors keep output.
+  const tokenFrom = process.env.QX_API_TOKENS ? "QX_API_TOKENS" : path.join(dataDir, "api-token");
+  console.log(`\nQuantix is starting:\n  API          http://127.0.0.1:${process.env.QX_API_PORT ?? 8080}  (Authorization: Bearer <token from ${tokenFrom}>)\n  Temporal UI  http://127.0.0.1:8233\n`);
 
   let stopping = false;
   const stopAll = async (code: number) => {

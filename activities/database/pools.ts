@@ -70,11 +70,6 @@ export function createPoolRecordActivities(prisma: PrismaClient, policy: PoolFre
       await prisma.storagePool.deleteMany({ where: { id: poolId } });
     },
 
-    async poolHostIds(poolId: string): Promise<string[]> {
-      const rows = await prisma.storagePoolHost.findMany({ where: { poolId }, select: { hostId: true }, orderBy: { hostId: "asc" } });
-      return rows.map((r) => r.hostId);
-    },
-
     /**
      * A host's periodic report. Only pools assigned to it are updated: a report about a pool the
      * control plane has since unassigned must not bring the assignment back.

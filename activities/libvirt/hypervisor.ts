@@ -18,7 +18,6 @@ export interface Hypervisor {
   /** Null when no domain of that name is defined. */
   domainState(name: string): Promise<DomainState | null>;
   domainXml(name: string): Promise<string>;
-  listDomainNames(): Promise<string[]>;
   startDomain(name: string): Promise<void>;
   /** Asks the guest to power off (ACPI); returns at once. */
   shutdownDomain(name: string): Promise<void>;

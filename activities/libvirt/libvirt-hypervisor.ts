@@ -1,8 +1,7 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import type { Domain, Hypervisor as NativeHypervisor } from "@unraid/libvirt" with { "resolution-mode": "import" };
 import { runCommand } from "../../common/exec";
+// virsh reads device XML from a file only; a private one (0600, removed after use) serves.
+import { withPrivateFile } from "../storage/private-file";
 import type { DomainState, Hypervisor, NodeFacts } from "./hypervisor";
 import { isDomainNotFound } from "./hypervisor";
 
@@ -30,16 +29,6 @@ export async function connectLibvirt(uri: string): Promise<Hypervisor> {
 
   const lookup = (name: string): Promise<Domain> => native.domainLookupByName(name);
   const virsh = (...args: string[]) => runCommand("virsh", ["-c", uri, "-q", ...args], { timeoutMs: VIRSH_TIMEOUT_MS });
-  /** virsh reads device XML from a file only. */
-  const withDeviceFile = async (xml: string, use: (file: string) => Promise<unknown>) => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), "qx-device-"));
-    try {
-      await writeFile(path.join(dir, "device.xml"), xml);
-      await use(path.join(dir, "device.xml"));
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  };
   const liveFlags = (live: boolean) => (live ? ["--live", "--config"] : ["--config"]);
 
   return {
@@ -68,11 +57,6 @@ export async function connectLibvirt(uri: string): Promise<Hypervisor> {
       return native.domainGetXMLDesc(await lookup(name));
     },
 
-    async listDomainNames() {
-      const domains = await native.connectListAllDomains();
-      return Promise.all(domains.map((d) => native.domainGetName(d)));
-    },
-
     async startDomain(name) {
       await native.domainCreate(await lookup(name));
     },
@@ -96,11 +80,11 @@ export async function connectLibvirt(uri: string): Promise<Hypervisor> {
 
     async attachDevice(name, deviceXml, live) {
       // The binding has no device hot-plug.
-      await withDeviceFile(deviceXml, (file) => virsh("attach-device", name, file, ...liveFlags(live)));
+      await withPrivateFile(deviceXml, (file) => virsh("attach-device", name, file, ...liveFlags(live)));
     },
 
     async detachDevice(name, deviceXml, live) {
-      await withDeviceFile(deviceXml, (file) => virsh("detach-device", name, file, ...liveFlags(live)));
+      await withPrivateFile(deviceXml, (file) => virsh("detach-device", name, file, ...liveFlags(live)));
     },
 
     async blockResize(name, targetDev, sizeBytes) {

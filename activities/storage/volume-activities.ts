@@ -1,6 +1,6 @@
 import { Context } from "@temporalio/activity";
 import { volumeBackend, type PoolRegistry } from "./pool-registry";
-import type { LunAssignments, SnapshotInfo, VolumeInfo, VolumeSource } from "./backend";
+import type { LunAssignments, VolumeInfo, VolumeSource } from "./backend";
 
 export interface VolumeRef {
   poolId: string;
@@ -55,10 +55,6 @@ export function createVolumeActivities(pools: PoolRegistry) {
         .copyVolume(input.sourceVolumeId, input.targetVolumeId, (bytesDone, bytesTotal) => ctx.heartbeat({ bytesDone, bytesTotal }), ctx.cancellationSignal);
     },
 
-    async volumeInfo(input: VolumeRef): Promise<VolumeInfo | null> {
-      return volumeBackend(pools, input.poolId, input.lunAssignments).volumeInfo(input.volumeId);
-    },
-
     async createSnapshot(input: VolumeRef & { name: string }): Promise<void> {
       await pools.get(input.poolId).createSnapshot(input.volumeId, input.name);
     },
@@ -70,10 +66,6 @@ export function createVolumeActivities(pools: PoolRegistry) {
 
     async revertSnapshot(input: VolumeRef & { name: string }): Promise<void> {
       await pools.get(input.poolId).revertSnapshot(input.volumeId, input.name);
-    },
-
-    async listSnapshots(input: VolumeRef): Promise<SnapshotInfo[]> {
-      return pools.get(input.poolId).listSnapshots(input.volumeId);
     },
   };
 }

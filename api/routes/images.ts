@@ -3,18 +3,14 @@ import type { ApiContext } from "../use-cases/context";
 import { createImage, deleteImage, imageCatalog, liveDownloadProgress, requireImage, uploadImageContent } from "../use-cases/images";
 import type { StartedOperation } from "../use-cases/start-operation";
 import { presentImage } from "../image-presenter";
-import { presentOperation } from "../presenters";
 import { createImageBody } from "../image-schemas";
 import { idParam } from "../schemas";
 import { idempotencyKey, parse } from "../validate";
 import { ApiError } from "../problem";
+import { sendAccepted } from "./accepted";
 
 function accepted(ctx: ApiContext, res: Response, started: StartedOperation, imageId: string): void {
-  res
-    .status(202)
-    .location(`/v1/operations/${started.operation.id}`)
-    .set("Idempotent-Replayed", String(started.replayed))
-    .json({ operationId: started.operation.id, operation: presentOperation(ctx.config, started.operation), imageId, image: `/v1/images/${imageId}` });
+  sendAccepted(ctx.config, res, started, { imageId, image: `/v1/images/${imageId}` });
 }
 
 export function imageRoutes(ctx: ApiContext): Router {

@@ -2,21 +2,16 @@ import { Router } from "express";
 import type { ApiContext } from "../use-cases/context";
 import { createVm, deleteVm, powerAction, requireVm } from "../use-cases/vms";
 import type { StartedOperation } from "../use-cases/start-operation";
-import { presentOperation, presentVm } from "../presenters";
+import { presentVm } from "../presenters";
+import { sendAccepted } from "./accepted";
 import { createVmBody, idParam, powerActionBody, powerActionParam } from "../schemas";
 import { idempotencyKey, parse } from "../validate";
 
 export function vmRoutes(ctx: ApiContext): Router {
   const router = Router();
 
-  /** 202 + Location of the operation; a replayed Idempotency-Key answers with the same operation. */
-  const accepted = (res: import("express").Response, started: StartedOperation, extra: Record<string, unknown> = {}) => {
-    res
-      .status(202)
-      .location(`/v1/operations/${started.operation.id}`)
-      .set("Idempotent-Replayed", String(started.replayed))
-      .json({ operationId: started.operation.id, operation: presentOperation(ctx.config, started.operation), ...extra });
-  };
+  const accepted = (res: import("express").Response, started: StartedOperation, extra?: Record<string, unknown>) =>
+    sendAccepted(ctx.config, res, started, extra);
 
   router.post("/", async (req, res) => {
     const body = parse(createVmBody, req.body, "body");

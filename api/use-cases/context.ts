@@ -10,3 +10,8 @@ export interface ApiContext {
   /** The API's base URL as hosts reach it (QX_API_PUBLIC_URL, else where it listens): staged uploads are fetched from it. */
   publicUrl: string;
 }
+
+/** The host-call timeouts every operation's workflow is started with. */
+export function hostTimeouts(ctx: ApiContext) {
+  return { hostScheduleToStartMs: ctx.config.hostScheduleToStartMs };
+}

@@ -9,13 +9,12 @@ import type { DeleteImageInput } from "../../workflows/delete-image";
 import type { DownloadImageInput } from "../../workflows/download-image";
 import type { CreateImageBody } from "../image-schemas";
 import { ApiError } from "../problem";
-import type { ApiContext } from "./context";
+import { hostTimeouts, type ApiContext } from "./context";
 import { discardStagedUpload, stageUpload, stagedUploadUrl, sweepStagedUploads } from "./image-uploads";
 import { startOperation, type StartedOperation } from "./start-operation";
 
 const ACTIVE_OPERATION_STATES = ["PENDING", "RUNNING", "COMPENSATING"] as const;
 
-const hostTimeouts = (ctx: ApiContext) => ({ hostScheduleToStartMs: ctx.config.hostScheduleToStartMs });
 const maxImageBytes = (ctx: ApiContext) => ctx.config.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
 
 export function imageCatalog(ctx: ApiContext): Promise<ImageCatalogEntry[]> {

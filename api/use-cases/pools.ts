@@ -14,12 +14,9 @@ import type { ReleaseStoragePoolInput } from "../../workflows/release-storage-po
 import { ApiError } from "../problem";
 import type { CreatePoolBody, UpdatePoolBody } from "../schemas";
 import { parse } from "../validate";
-import type { ApiContext } from "./context";
+import { hostTimeouts, type ApiContext } from "./context";
 import { startOperation, type StartedOperation } from "./start-operation";
 
-function hostTimeouts(ctx: ApiContext) {
-  return { hostScheduleToStartMs: ctx.config.hostScheduleToStartMs };
-}
 
 // A file listing is answered while the user waits: a host that does not pick it up in 10 s is down.
 const LISTING_SCHEDULE_TO_START_MS = 10_000;

@@ -8,7 +8,7 @@ import type { DeleteVmInput } from "../../workflows/delete-vm";
 import type { PowerVmInput } from "../../workflows/power-vm";
 import { ApiError } from "../problem";
 import type { CreateVmBody } from "../schemas";
-import type { ApiContext } from "./context";
+import { hostTimeouts, type ApiContext } from "./context";
 import { assignLun, lunRaceAsConflict, targetLuns, type LunOffer } from "./volumes";
 import { startOperation, type StartedOperation } from "./start-operation";
 import { bootImageOf, cloudInitOf, recordableCreateVmBody } from "./vm-boot-media";
@@ -16,9 +16,6 @@ import { bootImageOf, cloudInitOf, recordableCreateVmBody } from "./vm-boot-medi
 const DEFAULT_STOP_TIMEOUT_SECONDS = 120;
 const GiB = 1024 ** 3;
 
-function hostTimeouts(ctx: ApiContext) {
-  return { hostScheduleToStartMs: ctx.config.hostScheduleToStartMs };
-}
 
 export async function requireVm(ctx: ApiContext, vmId: string): Promise<Vm> {
   const vm = await ctx.prisma.vm.findUnique({ where: { id: vmId } });

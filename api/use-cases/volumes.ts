@@ -10,16 +10,13 @@ import type { ResizeVolumeInput } from "../../workflows/resize-volume";
 import { HOST_ID, VM_ID } from "../../common/search-attributes";
 import { ApiError } from "../problem";
 import type { CloneVolumeBody, CreateVolumeBody } from "../schemas";
-import type { ApiContext } from "./context";
+import { hostTimeouts, type ApiContext } from "./context";
 import { listPoolFiles } from "./pools";
 import { startOperation, type StartedOperation } from "./start-operation";
 import { requireVm } from "./vms";
 
 const GiB = 1024 ** 3;
 
-function hostTimeouts(ctx: ApiContext) {
-  return { hostScheduleToStartMs: ctx.config.hostScheduleToStartMs };
-}
 
 export async function requireVolume(ctx: ApiContext, volumeId: string): Promise<Volume> {
   const volume = await ctx.prisma.volume.findUnique({ where: { id: volumeId } });

@@ -50,12 +50,6 @@ async function expectFailure(promise: Promise<unknown>, type: string): Promise<v
   await expect(promise).rejects.toMatchObject({ type });
 }
 
-async function requireLocation(backend: StorageBackend, volumeId: string): Promise<string> {
-  const info = await backend.volumeInfo(volumeId);
-  if (!info) throw new Error(`volume ${volumeId} missing`);
-  return info.location;
-}
-
 /** Writes the listFiles fixtures: one file per type, told apart by content only (names lie). */
 async function plantFixtures(poolDir: string): Promise<void> {
   const dir = path.join(poolDir, "images");
