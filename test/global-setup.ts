@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import path from "node:path";
 import { Client } from "pg";
@@ -12,7 +12,10 @@ import { TEST_PORTS, testPaths } from "./support/test-env";
  */
 export default async function globalSetup(): Promise<void> {
   const root = path.resolve(__dirname, "..");
+  // A libvirtd this run starts, it also stops (CI leaves nothing running); one already up is left alone.
+  const libvirtdWasRunning = spawnSync("pgrep", ["-x", "libvirtd"]).status === 0;
   execFileSync("bash", [path.join(root, "scripts/services/libvirtd.sh"), "start"], { stdio: "inherit" });
+  (globalThis as { __qxStopLibvirtd?: boolean }).__qxStopLibvirtd = !libvirtdWasRunning;
 
   const temporalEnv = {
     ...process.env,

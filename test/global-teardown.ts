@@ -9,4 +9,7 @@ export default async function globalTeardown(): Promise<void> {
     env: { ...process.env, QX_TEMPORAL_PORT: String(TEST_PORTS.temporal), QX_TEMPORAL_DIR: testPaths.temporalDir },
   });
   await (globalThis as { __qxStopPostgres?: () => Promise<void> }).__qxStopPostgres?.();
+  if ((globalThis as { __qxStopLibvirtd?: boolean }).__qxStopLibvirtd) {
+    execFileSync("bash", [path.join(root, "scripts/services/libvirtd.sh"), "stop"], { stdio: "inherit" });
+  }
 }

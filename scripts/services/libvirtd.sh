@@ -27,7 +27,10 @@ start() {
 }
 
 stop() {
-  for d in libvirtd virtlogd; do pkill -x "$d" 2>/dev/null || true; done
+  for d in libvirtd virtlogd; do
+    pkill -x "$d" 2>/dev/null || continue
+    for _ in $(seq 1 100); do pgrep -x "$d" >/dev/null || break; sleep 0.1; done
+  done
 }
 
 case "$cmd" in
