@@ -4,7 +4,7 @@
  *
  *   DATABASE_URL=... QX_TEMPORAL_ADDRESS=127.0.0.1:7233 tsx workers/control-plane.ts
  */
-import { NativeConnection, Worker, type WorkflowBundle } from "@temporalio/worker";
+import { NativeConnection, Worker, type WorkflowBundleOption } from "@temporalio/worker";
 import type { PrismaClient } from "@prisma/client";
 import { createDatabaseActivities, type DatabaseActivities } from "../activities/database";
 import { controlPlaneConfigFromEnv, type ControlPlaneConfig } from "../common/config";
@@ -15,7 +15,7 @@ export interface ControlPlaneWorkerOptions {
   config: ControlPlaneConfig;
   prisma: PrismaClient;
   /** A pre-built bundle (tests share one); otherwise workflows/ is bundled at start. */
-  workflowBundle?: WorkflowBundle;
+  workflowBundle?: WorkflowBundleOption;
   /** Replaces the database activities (tests wrap them to inject failures). */
   activities?: DatabaseActivities;
 }
@@ -37,7 +37,10 @@ async function main(): Promise<void> {
   if (!databaseUrl) throw new Error("DATABASE_URL is required");
   const prisma = createPrismaClient(databaseUrl);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  const worker = await createControlPlaneWorker({ connection, config, prisma });
+  // A pre-built bundle (QX_WORKFLOW_BUNDLE, a file from bundleWorkflowCode) skips the seconds of
+  // bundling at start: a restarted worker is back on its queue in about a second.
+  const bundlePath = process.env.QX_WORKFLOW_BUNDLE;
+  const worker = await createControlPlaneWorker({ connection, config, prisma, ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}) });
   console.log(`control-plane worker polling ${config.controlPlaneQueue} on ${config.temporalAddress}`);
   await worker.run();
   await prisma.$disconnect();

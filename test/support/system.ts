@@ -1,27 +1,24 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { Client as PgClient } from "pg";
 import type { PrismaClient } from "@prisma/client";
 import { Client, Connection } from "@temporalio/client";
 import { NativeConnection, Runtime, bundleWorkflowCode, type Worker, type WorkflowBundle } from "@temporalio/worker";
 import { createDatabaseActivities, type DatabaseActivities } from "../../activities/database";
 import type { HostActivities } from "../../activities/host";
-import { domainName } from "../../activities/libvirt/domain-xml";
 import { parseApiTokens } from "../../api/auth";
 import { startApi, type RunningApi } from "../../api/server";
 import type { ControlPlaneConfig } from "../../common/config";
 import { localPoolId } from "../../common/config";
 import { createPrismaClient } from "../../common/database";
-import { CommandError, runCommand } from "../../common/exec";
 import { announceHost, createHostDownloadWorker, createHostRuntime, createHostWorker, reportPoolHealth, startPoolReporter, type HostRuntime, type PoolReporter } from "../../workers/host";
 import { monitorHostWorkflowId } from "../../common/operations";
 import { createControlPlaneWorker } from "../../workers/control-plane";
-import { withDatabase } from "../global-setup";
+import { apiClient, domainState, removeDomains, TEST_TOKEN, TEST_USER, type ApiClient } from "./api-client";
+import { createTestDatabase } from "./test-database";
 import { TEST_PORTS, TEST_TEMPORAL_ADDRESS, testPaths } from "./test-env";
 
-export const TEST_TOKEN = "test-token";
-export const TEST_USER = "tester";
+export { TEST_TOKEN, TEST_USER };
 /** Seals pool secrets between the test control plane and its hosts, as QX_SECRETS_KEY does. */
 export const TEST_SECRETS_KEY = randomBytes(32).toString("base64");
 
@@ -63,7 +60,7 @@ export interface TestHost {
   reporter?: PoolReporter;
 }
 
-export interface TestSystem {
+export interface TestSystem extends ApiClient {
   api: RunningApi;
   prisma: PrismaClient;
   temporal: Client;
@@ -71,13 +68,11 @@ export interface TestSystem {
   hosts: TestHost[];
   /** The real database activities; wrap them to inject failures. */
   databaseActivities: DatabaseActivities;
-  request(method: string, urlPath: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
   /** Restarts the control-plane worker, optionally with replaced database activities. */
   restartControlPlane(activities?: DatabaseActivities): Promise<void>;
   stopHostWorker(host: TestHost): Promise<void>;
   /** (Re)starts a host's worker, optionally with replaced host activities. */
   startHostWorker(host: TestHost, activities?: HostActivities): Promise<void>;
-  waitForOperation(operationId: string, until?: (op: any) => boolean, timeoutMs?: number): Promise<any>;
   /** Sends one pool report of the host now (the periodic reporter runs too unless stopped). */
   reportPools(host: TestHost): Promise<void>;
   /** Stops the host's periodic pool reports (as if the host went silent). */
@@ -109,14 +104,8 @@ export interface TestSystemOptions {
 export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
   Runtime.install({ logger: quietLogger });
   const suffix = randomBytes(4).toString("hex");
-  const adminUrl = process.env.QX_TEST_ADMIN_DATABASE_URL;
-  if (!adminUrl) throw new Error("global-setup did not run");
-  const databaseName = `qx_test_${suffix}`;
-  const admin = new PgClient({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${databaseName} TEMPLATE ${testPaths.templateDatabase}`);
-  await admin.end();
-  const databaseUrl = withDatabase(adminUrl, databaseName);
+  const database = await createTestDatabase(suffix);
+  const databaseUrl = database.url;
 
   const config: ControlPlaneConfig = {
     temporalAddress: TEST_TEMPORAL_ADDRESS,
@@ -188,39 +177,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
 
   const api = await startApi({ databaseUrl, config, tokens: parseApiTokens(`${TEST_TOKEN}=${TEST_USER}`), port: 0 });
 
-  const request: TestSystem["request"] = async (method, urlPath, body, headers = {}) => {
-    const res = await fetch(api.url + urlPath, {
-      method,
-      headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
-      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-  };
-
-  const waitForOperation: TestSystem["waitForOperation"] = async (
-    operationId,
-    until = (op) => ["COMPLETED", "FAILED", "CANCELLED"].includes(op.state),
-    timeoutMs = 90_000,
-  ) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const res = await request("GET", `/v1/operations/${operationId}`);
-      if (res.status === 200 && until(res.body)) return res.body;
-      if (Date.now() > deadline) throw new Error(`operation ${operationId} still ${JSON.stringify(res.body)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-
-  const domainState = async (vmId: string) => {
-    try {
-      return (await runCommand("virsh", ["-c", "qemu:///system", "domstate", domainName(vmId)])).stdout.trim();
-    } catch (err) {
-      // Only libvirt's "no such domain" means gone; a daemon that does not answer fails the test.
-      if (err instanceof CommandError && /failed to get domain|Domain not found/i.test(err.stderr)) return null;
-      throw err;
-    }
-  };
+  const { request, waitForOperation } = apiClient(() => api.url);
 
   return {
     api,
@@ -242,11 +199,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     domainState,
     async shutdown() {
       // Leave no guest behind, whatever a failed test left.
-      for (const vm of await prisma.vm.findMany()) {
-        const name = domainName(vm.id);
-        await runCommand("virsh", ["-c", "qemu:///system", "destroy", name]).catch(() => undefined);
-        await runCommand("virsh", ["-c", "qemu:///system", "undefine", name]).catch(() => undefined);
-      }
+      await removeDomains((await prisma.vm.findMany()).map((vm) => vm.id));
       await api.stop();
       for (const host of hosts) {
         await host.reporter?.stop();
@@ -261,10 +214,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       await nativeConnection.close();
       await prisma.$disconnect();
       await rm(workDir, { recursive: true, force: true });
-      const cleanup = new PgClient({ connectionString: adminUrl });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
-      await cleanup.end();
+      await database.drop();
     },
   };
 }
