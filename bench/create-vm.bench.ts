@@ -50,7 +50,7 @@ async function raw(system: TestSystem, dir: string): Promise<number> {
   const started = performance.now();
   await runCommand("qemu-img", ["create", "-q", "-f", "qcow2", disk, `${VM.diskSizeGiB}G`]);
   await hypervisor.defineDomain(
-    buildDomainXml({ vmId, displayName: "bench-raw", vcpus: VM.vcpus, memoryMiB: VM.memoryMiB, domainType: "kvm", bootDisk: fileDiskElement(disk), consoleLogPath: path.join(dir, `${vmId}.log`) }),
+    buildDomainXml({ vmId, displayName: "bench-raw", vcpus: VM.vcpus, memoryMiB: VM.memoryMiB, domainType: "kvm", bootDisk: fileDiskElement(disk), consoleLogPath: path.join(dir, `${vmId}.log`), installation: "bench" }),
   );
   await hypervisor.startDomain(domainName(vmId));
   while ((await hypervisor.domainState(domainName(vmId))) !== "running") await new Promise((r) => setTimeout(r, POLL_MS));

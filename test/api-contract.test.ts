@@ -85,6 +85,7 @@ describe("REST API contract", () => {
       domainType: "kvm",
       bootDisk: { "@_type": "file", "@_device": "disk", source: { "@_file": "/tmp/x.qcow2" } },
       consoleLogPath: "/tmp/console.log",
+      installation: "control-plane",
     });
     expect(xml).not.toContain("<hostdev");
     const parsed = new XMLParser({ ignoreAttributes: false, processEntities: true }).parse(xml);

@@ -71,7 +71,7 @@ export async function createHostRuntime(config: HostWorkerConfig): Promise<HostR
     { [localPoolId(config.hostId)]: config.localPoolDir },
     { heartbeatIntervalMs: config.imageHeartbeatIntervalMs ?? DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS },
   );
-  const activities = createHostActivities({ hypervisor, pools, config: { domainType, consoleLogDir: config.consoleLogDir }, images });
+  const activities = createHostActivities({ hypervisor, pools, config: { domainType, consoleLogDir: config.consoleLogDir, installation: config.controlPlaneQueue }, images });
   return { config, hypervisor, pools, domainType, activities };
 }
 

@@ -10,6 +10,8 @@ import { isDomainNotFound, type DomainState, type Hypervisor } from "./hyperviso
 export interface DomainActivityConfig {
   domainType: "kvm" | "qemu";
   consoleLogDir: string;
+  /** Recorded in each domain's metadata (domain-xml.ts QUANTIX_METADATA_NS). */
+  installation: string;
 }
 
 export interface DefineDomainInput {
@@ -64,6 +66,7 @@ export function createDomainActivities(hypervisor: Hypervisor, pools: PoolRegist
         consoleLogPath: path.join(config.consoleLogDir, `${input.vmId}.log`),
         cdroms: await Promise.all((input.cdroms ?? []).map((cdrom) => images.resolve(cdrom.poolId, cdrom.path))),
         bootFromCdrom: input.bootFromCdrom ?? false,
+        installation: config.installation,
       });
       // Redefining with the same name and UUID replaces the definition: a retry is harmless.
       try {

@@ -16,6 +16,8 @@ export interface DomainSpec {
   cdroms?: string[];
   /** Boot from the first CD-ROM, then the disk (an installer ISO); otherwise the disk only. */
   bootFromCdrom?: boolean;
+  /** The Quantix installation (its control-plane queue) that manages the domain; see domainOwner. */
+  installation: string;
 }
 
 /** IDE targets left for CD-ROMs on the pc machine's two channels (the disks are virtio and SCSI). */
@@ -34,6 +36,16 @@ function cdromElements(paths: string[]): DiskElement[] {
   }));
 }
 
+/** The virtio-serial port qemu-ga listens on (activities/guest-agent/). */
+export const GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0";
+
+/**
+ * Domains carry the installation that manages them in their metadata, so a host worker only
+ * watches its own guests on a libvirtd that others share (several installations, or test runs).
+ * It stays valid when a domain migrates between hosts of the same installation.
+ */
+export const QUANTIX_METADATA_NS = "https://quantix.dev/xmlns/libvirt-domain/1";
+
 /** libvirt domain names are ours, derived from the VM id: unique, and free of user text. */
 export function domainName(vmId: string): string {
   return `qx-${vmId}`;
@@ -50,7 +62,8 @@ const builder = new XMLBuilder({
 
 /**
  * The libvirt domain for a VM: virtio boot disk, a virtio-scsi controller for data disks, serial console to a file (kept across
- * migrations with append), VNC on loopback only, ACPI so a graceful shutdown can work.
+ * migrations with append), VNC on loopback only, ACPI so a graceful shutdown can work, and the guest agent's
+ * virtio-serial channel.
  */
 export function buildDomainXml(spec: DomainSpec): string {
   const badTarget = (spec.dataDisks ?? []).find((d) => !DATA_DISK_TARGET.test(d.targetDev));
@@ -61,6 +74,7 @@ export function buildDomainXml(spec: DomainSpec): string {
       name: domainName(spec.vmId),
       uuid: spec.vmId,
       title: spec.displayName,
+      metadata: { "quantix:domain": { "@_xmlns:quantix": QUANTIX_METADATA_NS, "@_installation": spec.installation } },
       memory: { "@_unit": "MiB", "#text": spec.memoryMiB },
       vcpu: spec.vcpus,
       os: {
@@ -81,6 +95,8 @@ export function buildDomainXml(spec: DomainSpec): string {
         controller: { "@_type": "scsi", "@_model": "virtio-scsi", "@_index": "0" },
         serial: { "@_type": "file", source: { "@_path": spec.consoleLogPath, "@_append": "on" }, target: { "@_port": "0" } },
         console: { "@_type": "file", source: { "@_path": spec.consoleLogPath, "@_append": "on" }, target: { "@_type": "serial", "@_port": "0" } },
+        // Every domain gets the agent's channel, so any VM can use the guest agent once the guest runs one.
+        channel: { "@_type": "unix", target: { "@_type": "virtio", "@_name": GUEST_AGENT_CHANNEL } },
         graphics: { "@_type": "vnc", "@_autoport": "yes", "@_listen": "127.0.0.1", listen: { "@_type": "address", "@_address": "127.0.0.1" } },
       },
     },

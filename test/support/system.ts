@@ -93,6 +93,8 @@ export interface TestSystemOptions {
   maxImageBytes?: number;
   /** Cadence of download heartbeats (QX_IMAGE_HEARTBEAT_INTERVAL_MS); tests default to 250 ms. */
   imageHeartbeatIntervalMs?: number;
+  /** The hosts' domain type (QX_DOMAIN_TYPE): "kvm" boots firmware-only guests here, a Linux guest needs "qemu" (TCG). */
+  domainType?: "kvm" | "qemu";
 }
 
 /**
@@ -147,7 +149,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       temporalNamespace: "default",
       controlPlaneQueue: config.controlPlaneQueue,
       libvirtUri: "qemu:///system",
-      domainType: "kvm",
+      domainType: options.domainType ?? "kvm",
       localPoolDir: poolDir,
       consoleLogDir: path.join(workDir, id, "console"),
       stateDir: path.join(workDir, id, "state"),
