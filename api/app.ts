@@ -9,6 +9,7 @@ import { imageContentRoute, imageRoutes } from "./routes/images";
 import { serveStagedUpload } from "./use-cases/image-uploads";
 import { poolRoutes } from "./routes/pools";
 import { volumeRoutes } from "./routes/volumes";
+import { refuseUnsafeText } from "./text-hygiene";
 
 // Requests are small JSON documents; anything bigger is refused before it is parsed.
 const MAX_BODY = "64kb";
@@ -31,6 +32,7 @@ export function createApp(ctx: ApiContext, tokens: Map<string, string>): express
   // Uploads stream their body to disk: before the JSON parser, which would read it.
   v1.use(imageContentRoute(ctx));
   v1.use(express.json({ limit: MAX_BODY, strict: true, type: () => true }));
+  v1.use(refuseUnsafeText);
   v1.use("/vms", vmRoutes(ctx));
   v1.use("/operations", operationRoutes(ctx));
   v1.use("/hosts", hostRoutes(ctx));

@@ -1,5 +1,6 @@
 import type { Image } from "@prisma/client";
 import type { DownloadProgress } from "../activities/images/progress";
+import { publicError } from "./public-message";
 
 /** Origin and path only: a URL's user info or query may carry credentials or signed tokens. */
 function displayUrl(raw: string | null): string | null {
@@ -38,7 +39,7 @@ export function presentImage(image: Image, live: DownloadProgress | null = null)
     poolId: image.poolId,
     hostId: image.hostId,
     path: image.path,
-    error: image.errorCode ? { code: image.errorCode, message: image.errorMessage } : null,
+    error: publicError(image.errorCode, image.errorMessage),
     createdAt: image.createdAt,
     updatedAt: image.updatedAt,
     links: { self: `/v1/images/${image.id}`, content: `/v1/images/${image.id}/content`, operations: `/v1/operations?targetId=${image.id}` },

@@ -1,5 +1,6 @@
 import type { Host, Operation, OperationStep, StoragePool, StoragePoolHost, Vm, Volume, VolumeSnapshot } from "@prisma/client";
 import type { ControlPlaneConfig } from "../common/config";
+import { publicError, withoutHostPaths } from "./public-message";
 
 /** JSON shapes the API returns; BigInt sizes become numbers (safe up to 8 PiB). */
 
@@ -38,7 +39,7 @@ export function presentVm(vm: Vm & { volumes?: Volume[] }) {
     baseImage: vm.baseImage,
     imageId: vm.imageId,
     bootVolumeId: vm.bootVolumeId,
-    error: vm.errorCode ? { code: vm.errorCode, message: vm.errorMessage } : null,
+    error: publicError(vm.errorCode, vm.errorMessage),
     volumes: vm.volumes?.map(presentVolume),
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,
@@ -66,9 +67,9 @@ export function presentOperation(config: ControlPlaneConfig, op: Operation & { s
         state: s.state,
         startedAt: s.startedAt,
         finishedAt: s.finishedAt,
-        error: s.errorCode ? { code: s.errorCode, message: s.errorMessage } : null,
+        error: publicError(s.errorCode, s.errorMessage),
       })),
-    error: op.errorCode ? { code: op.errorCode, message: op.errorMessage } : null,
+    error: publicError(op.errorCode, op.errorMessage),
     requestedBy: op.requestedBy,
     workflowId: op.workflowId,
     createdAt: op.createdAt,
@@ -119,7 +120,7 @@ export function presentPool(pool: StoragePool & { hosts: StoragePoolHost[]; _cou
       capacityBytes: Number(h.capacityBytes),
       freeBytes: Number(h.freeBytes),
       volumeCount: h.volumeCount,
-      message: h.message,
+      message: h.message === null ? null : withoutHostPaths(h.message),
       reportedAt: h.reportedAt,
     }));
   const fresh = hosts.filter((h) => !h.stale);

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { ErrorCode } from "../common/errors";
+import { withoutHostPaths } from "./public-message";
 
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   VALIDATION_FAILED: 400,
@@ -52,7 +53,7 @@ function send(res: Parameters<ErrorRequestHandler>[2], status: number, code: Err
   res
     .status(status)
     .type("application/problem+json")
-    .json({ type: `https://quantix.dev/problems/${code.toLowerCase().replace(/_/g, "-")}`, title: TITLES[code] ?? code, status, detail, code, instance, ...extra });
+    .json({ type: `https://quantix.dev/problems/${code.toLowerCase().replace(/_/g, "-")}`, title: TITLES[code] ?? code, status, detail: withoutHostPaths(detail), code, instance, ...extra });
 }
 
 export const notFoundHandler: RequestHandler = (req, res) => {

@@ -218,12 +218,13 @@ describe("file browser", () => {
     ["double-encoded ..", "%252e%252e%252fetc"],
     ["absolute", "%2Fetc"],
     ["backslash", "..%5C..%5Cetc"],
-    ["NUL byte", "isos%00"],
+    // A NUL is refused before any path check, as in every string the API takes (api/text-hygiene.ts).
+    ["NUL byte", "isos%00", "VALIDATION_FAILED"],
     ["symlink out of the pool", "etc-link"],
     ["symlink out below a directory", "isos/escape"],
-  ])("%s is refused with 400 problem+json, never a listing", async (_what, query) => {
+  ])("%s is refused with 400 problem+json, never a listing", async (_what, query, code = "INVALID_PATH") => {
     const res = await system.request("GET", `/v1/storage/pools/${poolId}/files?path=${query}`);
-    expect({ status: res.status, code: res.body.code, items: res.body.items }).toEqual({ status: 400, code: "INVALID_PATH", items: undefined });
+    expect({ status: res.status, code: res.body.code, items: res.body.items }).toEqual({ status: 400, code, items: undefined });
     expect(res.headers.get("content-type")).toContain("application/problem+json");
   });
 

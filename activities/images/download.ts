@@ -82,7 +82,7 @@ function validateInput(input: DownloadImageInput): URL {
 async function assertPoolDir(dir: string): Promise<void> {
   const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
   // An unmounted NFS pool comes back: let Temporal retry.
-  if (!isDir) throw transientFailure("POOL_UNAVAILABLE", `pool directory ${dir} is not available`);
+  if (!isDir) throw transientFailure("POOL_UNAVAILABLE", "the pool's images directory is not available on this host");
 }
 
 async function statOrNull(path: string) {
@@ -129,7 +129,7 @@ export function createImageDownloadActivities(overrides: Partial<ImageDownloadDe
     const checksum = record?.checksum ?? { algorithm, value: await hashFile(path, algorithm, signal) };
     if (input.expectedChecksum && !sameChecksum(checksum, input.expectedChecksum)) {
       // Never replaced: VMs may already use it as a backing file.
-      throw permanentFailure("CONFLICT", `${path} already exists with other content`);
+      throw permanentFailure("CONFLICT", `image ${input.imageId} already exists in the pool with other content`);
     }
     return { path, sizeBytes: existing.size, checksum, format, sourceFormat: record?.sourceFormat ?? format };
   }

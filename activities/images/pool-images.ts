@@ -54,7 +54,7 @@ export function createPoolImageActivities(poolDirs: Record<string, string>, down
       await mkdir(dir, { mode: 0o755 });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") throw transientFailure("POOL_UNAVAILABLE", `pool ${poolId} is not available: ${poolRoot(poolId)} is missing`);
+      if (code === "ENOENT") throw transientFailure("POOL_UNAVAILABLE", `pool ${poolId} is not available on this host: its directory is missing`);
       if (code !== "EEXIST") throw err;
     }
     return dir;

@@ -50,13 +50,16 @@ export interface SnapshotInfo {
   sizeBytes?: number;
 }
 
-export type FileType = "directory" | "qcow2" | "iso" | "raw" | "vmdk" | "other";
+/** "broken-link": a symlink inside the pool whose target is missing or that loops (see FileEntry.linkProblem). */
+export type FileType = "directory" | "qcow2" | "iso" | "raw" | "vmdk" | "other" | "broken-link";
 
 export interface FileEntry {
   name: string;
   type: FileType;
   sizeBytes: number;
   modifiedAt: string;
+  /** Only for a broken link: shown as such, so one bad link neither hides nor breaks the listing. */
+  linkProblem?: "dangling" | "loop";
 }
 
 /** Progress of a long copy, reported through activity heartbeats. */

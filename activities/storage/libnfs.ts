@@ -128,11 +128,20 @@ def list_dir(path):
         lib.nfs_closedir(ctx, handle)
     entries = []
     for name in sorted(n for n in names if not n.startswith(".")):
+        path = posixpath.join(real, name)
         try:
-            entries.append(entry(name, resolve(posixpath.join(real, name))))
+            entries.append(entry(name, resolve(path)))
         except Failure as f:
-            if f.code not in ("ENOENT", "ESCAPE", "ELOOP"):  # dangling or escaping links are left out
+            if f.code == "ESCAPE":  # links out of the export are left out
+                continue
+            if f.code not in ("ENOENT", "ELOOP"):
                 raise
+            try:  # a dangling or looping link is listed as such; an entry removed meanwhile is not
+                st = lstat(path)
+            except Failure:
+                continue
+            entries.append({"name": name, "mode": st.mode, "size": 0, "mtime": st.mtime,
+                            "broken": "loop" if f.code == "ELOOP" else "dangling"})
     return entries
 
 def statvfs():
@@ -198,6 +207,8 @@ export interface NfsListEntry {
   /** Hex of the first bytes and of the bytes at the ISO magic offset; regular files only. */
   head?: string;
   isoMagic?: string;
+  /** A symlink whose target is missing or that loops. */
+  broken?: "dangling" | "loop";
 }
 
 type Reply<T> = { ok: T } | { error: string; message: string };
@@ -223,6 +234,7 @@ function failureFor(code: string, message: string) {
     case "ESCAPE":
       return permanentFailure("INVALID_PATH", message);
     case "ENOENT":
+    case "ELOOP": // a looping link leads nowhere, as on a local pool (common/confine-path)
       return permanentFailure("NOT_FOUND", message);
     case "ENOTDIR":
       return permanentFailure("VALIDATION_FAILED", message);

@@ -47,17 +47,26 @@ async function entryOf(name: string, realPath: string): Promise<FileEntry | null
   }
 }
 
-/** Symlinks count only when they resolve inside the pool; dangling or escaping ones are skipped. */
-async function resolveEntry(dir: string, entry: Dirent, realRoot: string): Promise<string | null> {
+/**
+ * One entry of a listing: symlinks count when they resolve inside the pool; a dangling or looping
+ * one is shown as a broken link (one bad link must neither hide nor break the listing); one that
+ * leaves the pool is not listed (null), nor is an entry removed while we list.
+ */
+async function listedEntry(dir: string, entry: Dirent, realRoot: string): Promise<FileEntry | null> {
   const entryPath = path.join(dir, entry.name);
-  if (!entry.isSymbolicLink()) return entryPath;
-  try {
-    const real = await fs.realpath(entryPath);
-    return real === realRoot || real.startsWith(realRoot + path.sep) ? real : null;
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw err;
+  let real = entryPath;
+  if (entry.isSymbolicLink()) {
+    try {
+      real = await fs.realpath(entryPath);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ELOOP") throw err;
+      const link = await fs.lstat(entryPath);
+      return { name: entry.name, type: "broken-link", sizeBytes: 0, modifiedAt: link.mtime.toISOString(), linkProblem: code === "ELOOP" ? "loop" : "dangling" };
+    }
+    if (real !== realRoot && !real.startsWith(realRoot + path.sep)) return null;
   }
+  return entryOf(entry.name, real);
 }
 
 export function localDirFiles(root: string): PoolFiles {
@@ -126,8 +135,7 @@ export function localDirFiles(root: string): PoolFiles {
       const listed: FileEntry[] = [];
       // Hidden names include partial volumes being written; they are not files to offer anyone.
       for (const entry of entries.filter((e) => !e.name.startsWith("."))) {
-        const real = await resolveEntry(dir, entry, realRoot);
-        const fileEntry = real === null ? null : await entryOf(entry.name, real).catch((err: unknown) => {
+        const fileEntry = await listedEntry(dir, entry, realRoot).catch((err: unknown) => {
           if (isNotFound(err)) return null; // removed while we listed
           throw storageFailure(`inspect ${entry.name}`, err);
         });

@@ -56,6 +56,7 @@ function exportPathOf(relativePath: string): string {
 
 function entryOf(raw: NfsListEntry): FileEntry {
   const base = { name: raw.name, sizeBytes: raw.size, modifiedAt: new Date(raw.mtime * 1000).toISOString() };
+  if (raw.broken) return { ...base, type: "broken-link", linkProblem: raw.broken };
   const kind = raw.mode & S_IFMT;
   if (kind === S_IFDIR) return { ...base, type: "directory" };
   if (kind !== S_IFREG || raw.head === undefined) return { ...base, type: "other" };

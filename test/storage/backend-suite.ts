@@ -65,6 +65,9 @@ async function plantFixtures(poolDir: string): Promise<void> {
   await fs.symlink("disk.qcow2", path.join(dir, "link-in"));
   await fs.symlink("/etc", path.join(dir, "link-out"));
   await fs.symlink("../../../../../../../../etc/passwd", path.join(dir, "link-up"));
+  await fs.symlink("gone.qcow2", path.join(dir, "link-dangling"));
+  await fs.symlink("loop-b", path.join(dir, "loop-a"));
+  await fs.symlink("loop-a", path.join(dir, "loop-b"));
 }
 
 export function backendSuite(setup: () => BackendUnderTest): void {
@@ -249,12 +252,19 @@ export function backendSuite(setup: () => BackendUnderTest): void {
       "desc.txt": "vmdk",
       "disk.qcow2": "raw",
       "install.img": "iso",
+      "link-dangling": "broken-link",
       "link-in": "raw",
+      "loop-a": "broken-link",
+      "loop-b": "broken-link",
       "notes.txt": "other",
       "sparse.bin": "vmdk",
       subdir: "directory",
     });
     expect(entries.find((e) => e.name === "disk.qcow2")).toMatchObject({ sizeBytes: MiB });
+    // Broken links are shown as such: one looping link must not turn the whole listing into an error.
+    expect(entries.find((e) => e.name === "link-dangling")).toMatchObject({ linkProblem: "dangling" });
+    expect(entries.find((e) => e.name === "loop-a")).toMatchObject({ linkProblem: "loop" });
+    await expect(backend.listFiles("images/loop-a")).rejects.toMatchObject({ type: "NOT_FOUND" });
     expect(Date.parse(entries[0]?.modifiedAt ?? "")).toBeGreaterThan(0);
     expect((await backend.listFiles("")).map((e) => e.name)).toContain("images");
     expect(await backend.listFiles("images/subdir")).toEqual([]);

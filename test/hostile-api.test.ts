@@ -1,0 +1,116 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import { startTestSystem, type TestSystem } from "./support/system";
+
+/**
+ * The API under hostile use by a user with a valid token (issue 13): input that PostgreSQL or
+ * Temporal cannot hold, links that loop, messages that would show host paths.
+ */
+let system: TestSystem;
+
+beforeAll(async () => {
+  system = await startTestSystem();
+});
+
+afterAll(async () => {
+  await system?.shutdown();
+});
+
+const host = () => system.hosts[0]!;
+
+function expectProblem(res: { status: number; headers: Headers; body: any }, status: number, code: string): void {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({ status, code });
+}
+
+/** No user operation, VM, volume or image was recorded or started. */
+async function nothingRecorded(): Promise<void> {
+  expect(await system.prisma.operation.count()).toBe(0);
+  expect(await system.prisma.vm.count()).toBe(0);
+  expect(await system.prisma.volume.count()).toBe(0);
+  expect(await system.prisma.image.count()).toBe(0);
+}
+
+describe("every string field refuses NUL and unpaired surrogates with 400", () => {
+  const VM = { vcpus: 1, memoryMiB: 64, diskSizeGiB: 1 };
+  test.each([
+    ["a NUL in a VM name", "/v1/vms", () => ({ ...VM, name: "web\u00001" }), "body.name"],
+    ["a lone high surrogate in an image name", "/v1/images", () => ({ source: "upload", kind: "iso", poolId: host().poolId, name: "x\ud800y" }), "body.name"],
+    ["a lone low surrogate in a volume name", "/v1/volumes", () => ({ poolId: host().poolId, sizeGiB: 1, name: "\udc00" }), "body.name"],
+    ["a NUL in cloud-init user-data", "/v1/vms", () => ({ ...VM, name: "ud", access: { userData: "#cloud-config\n{\"a\":\"\u0000\"}" } }), "body.access.userData"],
+    ["a NUL in an SSH key of a list", "/v1/vms", () => ({ ...VM, name: "k", access: { sshAuthorizedKeys: ["ssh-ed25519 AAAA\u0000"] } }), "body.access.sshAuthorizedKeys.0"],
+    ["a NUL in a pool config key", "/v1/storage/pools", () => ({ name: "p", kind: "dir", config: { "pa\u0000th": "/srv/x" } }), "body.config (a key)"],
+  ])("%s", async (_what, route, body, field) => {
+    const res = await system.request("POST", route, body());
+    expectProblem(res, 400, "VALIDATION_FAILED");
+    expect(res.body.errors).toEqual([expect.objectContaining({ field })]);
+    await nothingRecorded();
+  });
+
+  test("in a query string too", async () => {
+    expectProblem(await system.request("GET", "/v1/operations?targetId=a%00b"), 400, "VALIDATION_FAILED");
+  });
+
+  test("a well-formed pair (an emoji) is text like any other", async () => {
+    const res = await system.request("POST", "/v1/images", { source: "upload", kind: "iso", poolId: host().poolId, name: "disc \ud83d\udcbf" });
+    expect(res.status).toBe(201);
+    expect(res.body.name).toBe("disc \ud83d\udcbf");
+    await system.prisma.image.deleteMany();
+  });
+});
+
+describe("pool file listings", () => {
+  const images = () => path.join(host().poolDir, "hostile-links");
+  beforeAll(async () => {
+    await fs.mkdir(images(), { recursive: true });
+    await fs.writeFile(path.join(images(), "fine.raw"), Buffer.alloc(4096));
+    await fs.symlink("loop-b", path.join(images(), "loop-a"));
+    await fs.symlink("loop-a", path.join(images(), "loop-b"));
+    await fs.symlink("self", path.join(images(), "self"));
+    await fs.symlink("missing.qcow2", path.join(images(), "dangling"));
+  });
+  afterAll(async () => {
+    await fs.rm(images(), { recursive: true, force: true });
+  });
+
+  test("show looping and dangling links as broken links beside the other files, not a 500", async () => {
+    const res = await system.request("GET", `/v1/storage/pools/${host().poolId}/files?path=hostile-links`);
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((e: { name: string; type: string; linkProblem?: string }) => [e.name, e.type, e.linkProblem])).toEqual([
+      ["dangling", "broken-link", "dangling"],
+      ["fine.raw", "raw", undefined],
+      ["loop-a", "broken-link", "loop"],
+      ["loop-b", "broken-link", "loop"],
+      ["self", "broken-link", "loop"],
+    ]);
+  });
+
+  test("opening a looping link as a directory is a 404 naming the path as the user gave it", async () => {
+    const res = await system.request("GET", `/v1/storage/pools/${host().poolId}/files?path=hostile-links/loop-a`);
+    expectProblem(res, 404, "NOT_FOUND");
+    expect(res.body.detail).toContain("hostile-links/loop-a");
+    expect(res.body.detail).not.toContain(host().poolDir);
+  });
+});
+
+describe("errors shown to API users name resources, not host paths", () => {
+  test("a VM whose base image qemu-img cannot open fails; the operation and VM show no host path", async () => {
+    const dir = path.join(host().poolDir, "broken-images");
+    await fs.mkdir(dir, { recursive: true });
+    // A qcow2 magic and nothing sane after it: qemu-img names the file by its absolute path.
+    await fs.writeFile(path.join(dir, "corrupt.qcow2"), Buffer.concat([Buffer.from([0x51, 0x46, 0x49, 0xfb]), Buffer.alloc(508, 0xff)]));
+    const res = await system.request("POST", "/v1/vms", { name: "corrupt-base", vcpus: 1, memoryMiB: 64, diskSizeGiB: 1, baseImage: "broken-images/corrupt.qcow2" });
+    expect(res.status).toBe(202);
+    const op = await system.waitForOperation(res.body.operationId);
+    expect(op.state).toBe("FAILED");
+    const vm = (await system.request("GET", `/v1/vms/${res.body.vmId}`)).body;
+    const shown = JSON.stringify([op, vm, (await system.request("GET", "/v1/operations")).body]);
+    expect(shown).toContain("corrupt.qcow2");
+    expect(shown).not.toContain(host().poolDir);
+    // The full message is kept for operators (the row; the workers' logs and Temporal have it too).
+    const row = await system.prisma.operation.findUniqueOrThrow({ where: { id: op.id } });
+    expect(row.errorMessage).toContain(path.join(dir, "corrupt.qcow2"));
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+});
