@@ -9,6 +9,7 @@ import type { PrismaClient } from "@prisma/client";
 import { createDatabaseActivities, type DatabaseActivities } from "../activities/database";
 import { controlPlaneConfigFromEnv, type ControlPlaneConfig } from "../common/config";
 import { createPrismaClient } from "../common/database";
+import { STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT } from "../common/workflow-tasks";
 
 export interface ControlPlaneWorkerOptions {
   connection: NativeConnection;
@@ -28,6 +29,7 @@ export function createControlPlaneWorker(options: ControlPlaneWorkerOptions): Pr
     taskQueue: config.controlPlaneQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve("../workflows") }),
     activities: options.activities ?? createDatabaseActivities(options.prisma, config),
+    stickyQueueScheduleToStartTimeout: STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT,
   });
 }
 

@@ -30,6 +30,7 @@ import {
 import { announceHostWorkflowId, monitorHostWorkflowId } from "../common/operations";
 import { parseSecretsKey } from "../common/sealed-secrets";
 import { hostDownloadQueue, hostTaskQueue } from "../common/task-queues";
+import { keepAliveHeartbeats } from "./keep-alive-heartbeats";
 
 export interface HostRuntime {
   config: HostWorkerConfig;
@@ -166,6 +167,7 @@ export function createHostWorker(options: HostWorkerOptions): Promise<Worker> {
     namespace: options.runtime.config.temporalNamespace,
     taskQueue: hostTaskQueue(options.runtime.config.hostId),
     activities: options.activities ?? options.runtime.activities,
+    interceptors: { activity: [keepAliveHeartbeats()] },
     // A cancel reaches an activity only with a heartbeat's reply. The SDK's default throttle for
     // activities without a heartbeat timeout is 30 s, too slow for a user's cancel; 1 s is cheap.
     defaultHeartbeatThrottleInterval: "1s",
@@ -186,6 +188,7 @@ export function createHostDownloadWorker(options: HostWorkerOptions): Promise<Wo
     namespace: config.temporalNamespace,
     taskQueue: hostDownloadQueue(config.hostId),
     activities: options.activities ?? options.runtime.activities,
+    interceptors: { activity: [keepAliveHeartbeats()] },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS,
     maxHeartbeatThrottleInterval: config.imageHeartbeatIntervalMs ?? DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS,
   });

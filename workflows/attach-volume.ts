@@ -24,7 +24,7 @@ export interface AttachVolumeInput {
 // virsh attach-device answers in well under a second.
 const HOST_STEP = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "10s", maximumAttempts: 3 } };
 // The detach undo waits (heartbeating) for the guest to let go of the disk.
-const UNDO = { startToCloseTimeout: "2m", heartbeatTimeout: "15s", retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 10 } };
+const UNDO = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 10 } };
 
 const STEPS = 3;
 

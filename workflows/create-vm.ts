@@ -35,8 +35,8 @@ export interface CreateVmInput {
 
 // Disk creation and libvirt calls take well under a second; two minutes covers a loaded host.
 const HOST_STEP = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "10s", maximumAttempts: 3 } };
-// Waiting for "running" polls and heartbeats; a silent worker is presumed dead after 15 s.
-const WAIT_STEP = { startToCloseTimeout: "2m", heartbeatTimeout: "15s", retry: { maximumAttempts: 3 } };
+// Waiting for "running" polls; like every host call it heartbeats (HOST_HEARTBEAT_TIMEOUT).
+const WAIT_STEP = { startToCloseTimeout: "2m", retry: { maximumAttempts: 3 } };
 // Undos must not give up quickly: they are what keeps the host clean.
 const UNDO = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 10 } };
 

@@ -19,7 +19,7 @@ export interface DetachVolumeInput {
 }
 
 // Unplugging a SCSI disk completes at once; the activity heartbeats while it waits to be sure.
-const HOST_STEP = { startToCloseTimeout: "2m", heartbeatTimeout: "15s", retry: { initialInterval: "1s", maximumInterval: "10s", maximumAttempts: 5 } };
+const HOST_STEP = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "10s", maximumAttempts: 5 } };
 
 const STEPS = 3;
 

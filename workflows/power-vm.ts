@@ -38,7 +38,6 @@ export async function powerVm(input: PowerVmInput): Promise<void> {
     // The guest decides how long a shutdown takes: bounded by the caller's timeout, no retries.
     const gracefulHost = hostActivities(hostId, input.timeouts, {
       startToCloseTimeout: input.stopTimeoutMs,
-      heartbeatTimeout: "15s",
       retry: { maximumAttempts: 1 },
     });
     const run = {

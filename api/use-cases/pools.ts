@@ -11,6 +11,7 @@ import { poolConfigSchemas, poolSecretSchemas } from "../../common/pool-kinds";
 import type { InitStoragePoolInput } from "../../workflows/init-storage-pool";
 import type { ListPoolFilesInput } from "../../workflows/list-pool-files";
 import type { ReleaseStoragePoolInput } from "../../workflows/release-storage-pool";
+import { WORKFLOW_TASK_TIMEOUT } from "../../common/workflow-tasks";
 import { ApiError } from "../problem";
 import type { CreatePoolBody, UpdatePoolBody } from "../schemas";
 import { parse } from "../validate";
@@ -190,6 +191,7 @@ export async function listPoolFiles(ctx: ApiContext, poolId: string, userPath: s
       taskQueue: ctx.config.controlPlaneQueue,
       workflowId: listPoolFilesWorkflowId(poolId, randomUUID()),
       args: [{ poolId, hostId: host.hostId, path, timeouts: { hostScheduleToStartMs: Math.min(ctx.config.hostScheduleToStartMs, LISTING_SCHEDULE_TO_START_MS) } }] satisfies [ListPoolFilesInput],
+      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
     });
   } catch (err) {
     const cause = err instanceof WorkflowFailedError && err.cause instanceof ActivityFailure ? err.cause.cause : undefined;

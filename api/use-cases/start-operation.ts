@@ -4,6 +4,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from "@te
 import type { SearchAttributePair } from "@temporalio/common";
 import { OPERATION_ID, OPERATION_TYPE } from "../../common/search-attributes";
 import { CREATING_OPERATIONS, operationWorkflowId, type OperationTargetType, type OperationType } from "../../common/operations";
+import { WORKFLOW_TASK_TIMEOUT } from "../../common/workflow-tasks";
 import { ApiError } from "../problem";
 import type { ApiContext } from "./context";
 
@@ -85,6 +86,7 @@ export async function startOperation(ctx: ApiContext, request: OperationRequest)
         { key: OPERATION_ID, value: operationId },
       ],
       staticSummary: request.summary,
+      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {

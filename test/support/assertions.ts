@@ -10,7 +10,10 @@ export async function fileExists(file: string): Promise<boolean> {
   );
 }
 
-export function diskPath(host: TestHost, volumeId: string): string {
+/** What the clean-slate checks read: in-process (TestSystem) and process (ProcessSystem) systems both have it. */
+export type SystemView = Pick<TestSystem, "prisma" | "request" | "domainState"> & { hosts: Pick<TestHost, "poolDir">[] };
+
+export function diskPath(host: Pick<TestHost, "poolDir">, volumeId: string): string {
   return path.join(host.poolDir, `${volumeId}.qcow2`);
 }
 
@@ -22,7 +25,7 @@ export async function qemuImgInfo(file: string): Promise<{ format: string; "virt
  * Nothing of a VM left on any host or in placement: no libvirt domain, no disk file, no volume
  * row, no capacity held; the VM row (if any) is FAILED.
  */
-export async function expectCleanSlate(system: TestSystem, vmId: string, bootVolumeId: string): Promise<void> {
+export async function expectCleanSlate(system: SystemView, vmId: string, bootVolumeId: string): Promise<void> {
   expect(await system.domainState(vmId)).toBeNull();
   for (const host of system.hosts) expect(await fileExists(diskPath(host, bootVolumeId))).toBe(false);
   expect(await system.prisma.volume.count({ where: { id: bootVolumeId } })).toBe(0);
