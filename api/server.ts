@@ -9,6 +9,7 @@ import { controlPlaneConfigFromEnv, type ControlPlaneConfig } from "../common/co
 import { createPrismaClient } from "../common/database";
 import { createApp } from "./app";
 import { parseApiTokens } from "./auth";
+import { parseSecretsKey } from "../common/sealed-secrets";
 import { sweepStagedUploads } from "./use-cases/image-uploads";
 
 export interface RunningApi {
@@ -26,11 +27,15 @@ export interface ApiOptions {
 
 /** Starts the API in this process (jest runs it in-process against real PostgreSQL and Temporal). */
 export async function startApi(options: ApiOptions): Promise<RunningApi> {
+  const secretsKey = parseSecretsKey(options.config.secretsKey);
+  // Idempotency hashes and sealed URL credentials depend on it: an API without it would accept
+  // requests it cannot keep safely, so it does not start.
+  if (!secretsKey) throw new Error("QX_SECRETS_KEY is required by the API (32 random bytes, base64)");
   const prisma = createPrismaClient(options.databaseUrl);
   const connection = await Connection.connect({ address: options.config.temporalAddress });
   const temporal = new Client({ connection, namespace: options.config.temporalNamespace });
   // The public URL is known once the port is (port 0 picks one): filled in right after listen.
-  const ctx = { prisma, temporal, config: options.config, publicUrl: options.config.apiPublicUrl ?? "" };
+  const ctx = { prisma, temporal, config: options.config, publicUrl: options.config.apiPublicUrl ?? "", secretsKey };
   const app = createApp(ctx, options.tokens);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(options.port, options.host ?? "127.0.0.1", () => resolve(s));

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { startTestSystem, type TestSystem } from "./support/system";
@@ -112,5 +113,44 @@ describe("errors shown to API users name resources, not host paths", () => {
     const row = await system.prisma.operation.findUniqueOrThrow({ where: { id: op.id } });
     expect(row.errorMessage).toContain(path.join(dir, "corrupt.qcow2"));
     await fs.rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe("Idempotency-Key covers every field, secret ones through a keyed hash", () => {
+  const body = (password: string) => ({ name: "idem-vm", vcpus: 1, memoryMiB: 64, diskSizeGiB: 1, access: { password } });
+
+  test("the same key with another password is 422; with the same one it is a replay; the row reveals neither", async () => {
+    const headers = { "idempotency-key": "idem-password-1" };
+    const first = await system.request("POST", "/v1/vms", body("first secret"), headers);
+    expect(first.status).toBe(202);
+    const other = await system.request("POST", "/v1/vms", body("second secret"), headers);
+    expectProblem(other, 422, "IDEMPOTENCY_KEY_REUSED");
+    expect(other.body.operationId).toBe(first.body.operationId);
+    // The same fields in another order are the same request.
+    const { access, ...rest } = body("first secret");
+    const again = await system.request("POST", "/v1/vms", { access, ...rest }, headers);
+    expect(again.status).toBe(202);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.body.operationId).toBe(first.body.operationId);
+    expect(await system.prisma.vm.count({ where: { name: "idem-vm" } })).toBe(1);
+
+    const row = await system.prisma.operation.findUniqueOrThrow({ where: { id: first.body.operationId } });
+    expect(JSON.stringify(row)).not.toContain("first secret");
+    // Not an unkeyed digest of the body: one could test guessed passwords against it.
+    const unkeyed = [JSON.stringify(body("first secret")), JSON.stringify(rest)].map((text) => createHash("sha256").update(text).digest("hex"));
+    expect(unkeyed).not.toContain(row.requestHash);
+    expect(row.requestHash).toMatch(/^[0-9a-f]{64}$/);
+    expect((await system.waitForOperation(first.body.operationId)).state).toBe("COMPLETED");
+    const deleted = await system.request("DELETE", `/v1/vms/${first.body.vmId}`);
+    expect((await system.waitForOperation(deleted.body.operationId)).state).toBe("COMPLETED");
+  });
+
+  test("a pool's secret is part of the request too", async () => {
+    const pool = (key: string) => ({ name: "idem-rbd", kind: "rbd", config: { pool: "rbd", monitors: ["127.0.0.1:6789"], user: "qx" }, secrets: { key } });
+    const headers = { "idempotency-key": "idem-pool-1" };
+    const first = await system.request("POST", "/v1/storage/pools", pool("QVFEeWt4eGtBQUFBQUJBQWZpcnN0a2V5Zmlyc3Rrwg=="), headers);
+    expect(first.status).toBe(202);
+    expectProblem(await system.request("POST", "/v1/storage/pools", pool("QVFEeWt4eGtBQUFBQUJBQXNlY29uZGtleXNlY29uZA=="), headers), 422, "IDEMPOTENCY_KEY_REUSED");
+    expect(await system.prisma.storagePool.count({ where: { name: "idem-rbd" } })).toBe(1);
   });
 });

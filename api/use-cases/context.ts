@@ -9,6 +9,8 @@ export interface ApiContext {
   config: ControlPlaneConfig;
   /** The API's base URL as hosts reach it (QX_API_PUBLIC_URL, else where it listens): staged uploads are fetched from it. */
   publicUrl: string;
+  /** QX_SECRETS_KEY: seals secrets the control plane keeps (URL credentials) and keys request hashes. */
+  secretsKey: Buffer;
 }
 
 /** The host-call timeouts every operation's workflow is started with. */

@@ -1,7 +1,8 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { Prisma, type Operation } from "@prisma/client";
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from "@temporalio/client";
 import type { SearchAttributePair } from "@temporalio/common";
+import { keyedRequestHash, requestHashKey } from "../../common/request-hash";
 import { OPERATION_ID, OPERATION_TYPE } from "../../common/search-attributes";
 import { CREATING_OPERATIONS, operationWorkflowId, type OperationTargetType, type OperationType } from "../../common/operations";
 import { WORKFLOW_TASK_TIMEOUT } from "../../common/workflow-tasks";
@@ -14,8 +15,13 @@ export interface OperationRequest {
   targetId: string;
   requestedBy: string;
   idempotencyKey?: string;
-  /** What the caller sent; a reused Idempotency-Key with another body is refused. */
+  /**
+   * What the caller sent, secret fields included: a reused Idempotency-Key with any other field
+   * (a password too) is refused. Only its keyed hash is stored (common/request-hash.ts).
+   */
   requestBody: unknown;
+  /** What the operation row keeps of the request (operators see it): must be given when the body holds secrets. */
+  recordedInput?: unknown;
   /** The workflow to run and its arguments, given the new operation's id. */
   workflowType: string;
   workflowArgs: (operationId: string) => unknown[];
@@ -38,9 +44,6 @@ const ACTIVE_STATES = ["PENDING", "RUNNING", "COMPENSATING"] as const;
 // presumed dead after this long; younger ones may still be starting.
 const ORPHANED_PENDING_AFTER_MS = 30_000;
 
-function hashRequest(body: unknown): string {
-  return createHash("sha256").update(JSON.stringify(body ?? null)).digest("hex");
-}
 
 /**
  * Records an operation and starts its workflow. The database serialises operations on one
@@ -49,7 +52,7 @@ function hashRequest(body: unknown): string {
  * by hand, never started) is released instead of blocking the resource forever.
  */
 export async function startOperation(ctx: ApiContext, request: OperationRequest): Promise<StartedOperation> {
-  const requestHash = hashRequest(request.requestBody);
+  const requestHash = keyedRequestHash(requestHashKey(ctx.secretsKey), request.requestBody ?? null);
   const replay = await findReplay(ctx, request, requestHash);
   if (replay) return { operation: replay, replayed: true };
 
@@ -125,7 +128,7 @@ function insertOperation(ctx: ApiContext, request: OperationRequest, ids: { oper
         idempotencyKey: request.idempotencyKey ?? null,
         requestHash: ids.requestHash,
         workflowId: ids.workflowId,
-        input: (request.requestBody ?? {}) as Prisma.InputJsonValue,
+        input: (request.recordedInput ?? request.requestBody ?? {}) as Prisma.InputJsonValue,
       },
     });
   });

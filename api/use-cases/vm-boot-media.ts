@@ -54,7 +54,7 @@ export function cloudInitOf(body: CreateVmBody): CloudInitSettings | null {
   }
 }
 
-/** The request as recorded on the operation (and hashed for Idempotency-Key replays): no password. */
+/** The request as recorded on the operation: no password (the Idempotency-Key hash covers it, keyed). */
 export function recordableCreateVmBody(body: CreateVmBody): CreateVmBody {
   if (!body.access?.password) return body;
   return { ...body, access: { ...body.access, password: "(set)" } };
