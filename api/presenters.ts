@@ -75,6 +75,7 @@ export function presentOperation(config: ControlPlaneConfig, op: Operation & { s
     createdAt: op.createdAt,
     startedAt: op.startedAt,
     finishedAt: op.finishedAt,
+    cancelRequestedAt: op.cancelRequestedAt,
     links: { self: `/v1/operations/${op.id}`, temporalUi: temporalUiLink(config, op.workflowId) },
   };
 }

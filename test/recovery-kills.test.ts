@@ -72,16 +72,29 @@ describe("processes SIGKILLed at each step", () => {
    * Starts the operation and kills `target` at `step`; a kill that must catch the step's activity
    * in the worker's hands but came too late (the step had finished) is tried again on a new one.
    */
-  async function killAt(step: string, target: RealProcess, holdsActivity: boolean, start: () => Promise<string>, afterMiss: (op: RecordedOperation) => Promise<void>) {
+  async function killAt(
+    step: string,
+    target: RealProcess,
+    holdsActivity: boolean,
+    start: () => Promise<string>,
+    afterMiss: (op: RecordedOperation) => Promise<void>,
+    whileDead?: (operationId: string) => Promise<void>,
+  ) {
     for (let attempt = 1; ; attempt++) {
       const operationId = await start();
       let kill: Kill;
       try {
-        kill = await killDuringStep(system, operationId, step, target, { holdsActivity });
+        kill = await killDuringStep(system, operationId, step, target, { holdsActivity, restart: !whileDead });
       } catch (err) {
+        if (!target.running) await target.start();
         if (!(err instanceof StepMissed) || attempt === 3) throw err;
         await afterMiss(await system.waitForOperation(operationId));
         continue;
+      }
+      if (whileDead) {
+        await whileDead(operationId);
+        await target.start();
+        kill.readyAt = target.readyAt;
       }
       const op: RecordedOperation = await system.waitForOperation(operationId);
       return { kill, op };
@@ -144,6 +157,30 @@ describe("processes SIGKILLed at each step", () => {
       await vm.expectGone();
     }
   }, 600_000);
+
+  test("a cancel sent while the step's host worker is dead is shown at once and ends CANCELLED, undone, within 10 s of its return", async () => {
+    // The last host step of createVm: every earlier step has an undo to run on the restarted host.
+    const step = createSteps.filter((s) => hostCreateSteps.has(s)).at(-1)!;
+    let vmId = "";
+    const { kill, op } = await killAt(step, host().worker, true, startCreate, async (missed) => expectCreatedOnceThenClean((missed as any).target.id), async (operationId) => {
+      const cancel = await system.request("POST", `/v1/operations/${operationId}/cancel`);
+      expect(cancel.status).toBe(202);
+      const seen = (await system.request("GET", `/v1/operations/${operationId}`)).body;
+      expect(seen).toMatchObject({ state: "RUNNING", cancelRequestedAt: expect.any(String) });
+      vmId = seen.target.id;
+      // The host stays down past its heartbeat timeout: the step's attempt times out while the cancel waits.
+      await new Promise((r) => setTimeout(r, 6_000));
+    });
+    expect(op).toMatchObject({ state: "CANCELLED", error: { code: "CANCELLED" } });
+    expectNoFailedUndo(op as never);
+    const undone = op.steps.filter((s) => s.kind === "UNDO").map((s) => s.name);
+    expect(undone).toEqual(expect.arrayContaining(["create-disk", "place"]));
+    const fromReady = Date.parse(op.finishedAt!) - kill.readyAt;
+    note("host worker back → cancel done", fromReady);
+    expect(fromReady).toBeLessThanOrEqual(10_000);
+    const vm = await system.prisma.vm.findUniqueOrThrow({ where: { id: vmId } });
+    await expectCleanSlate(system, vmId, vm.bootVolumeId);
+  }, 120_000);
 
   test("control-plane worker killed at each step of createVm: the next step within 3 s of its restart", async () => {
     for (const step of createSteps) {

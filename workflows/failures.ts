@@ -22,6 +22,12 @@ export function summariseFailure(err: unknown): FailureSummary {
   return { code: "INTERNAL", message: err instanceof Error ? err.message : String(err) };
 }
 
+/** What a cancelled operation records, also when the interrupted step ended otherwise (its worker died, it timed out). */
+export function cancelledOutcome(err: unknown): FailureSummary {
+  if (isCancellation(err)) return summariseFailure(err);
+  return { code: "CANCELLED", message: `cancelled by request (the interrupted step ended: ${summariseFailure(err).message})` };
+}
+
 /** True when the step never began on its worker, so it left nothing to undo. */
 export function neverStarted(err: unknown): boolean {
   return (

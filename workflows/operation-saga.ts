@@ -1,7 +1,7 @@
 import { CancellationScope, isCancellation, proxyLocalActivities } from "@temporalio/workflow";
 import type { DatabaseActivities } from "../activities/database";
 import type { StepRef } from "../activities/database/operations";
-import { neverStarted, summariseFailure, type FailureSummary } from "./failures";
+import { cancelledOutcome, neverStarted, summariseFailure, type FailureSummary } from "./failures";
 
 // Writes to the operation record are local activities: they run in the control-plane worker next
 // to the workflow, without a round trip through the server's task queues for each step.
@@ -86,7 +86,11 @@ export class OperationSaga {
    * operation as FAILED or CANCELLED, and rethrows so the workflow run ends failed/cancelled too.
    */
   async fail(err: unknown, onFailed: (failure: FailureSummary, undoFailures: UndoFailure[]) => Promise<void>): Promise<never> {
-    const failure = summariseFailure(err);
+    // A requested cancel decides the outcome, whatever error the interrupted step ended with: a
+    // step whose host worker died while the cancel waited for it ends with a timeout, not a
+    // cancellation, and the user who cancelled must still see CANCELLED.
+    const cancelled = isCancellation(err) || CancellationScope.current().consideredCancelled;
+    const failure = cancelled ? cancelledOutcome(err) : summariseFailure(err);
     await CancellationScope.nonCancellable(async () => {
       const undoFailures = await this.compensate();
       // The operation is closed even if recording the resource's state fails: an operation must
@@ -99,7 +103,7 @@ export class OperationSaga {
         (undoFailures.length ? ` (undo failed: ${undoFailures.map((u) => `${u.step}: ${u.message}`).join("; ")})` : "") + recordFailure;
       await record.operationFinished({
         operationId: this.operationId,
-        state: isCancellation(err) ? "CANCELLED" : "FAILED",
+        state: cancelled ? "CANCELLED" : "FAILED",
         completed: this.unrecordedCompletion,
         errorCode: failure.code,
         errorMessage: failure.message + cleanup,

@@ -42,6 +42,8 @@ export function operationRoutes(ctx: ApiContext): Router {
     if ((FINAL_OPERATION_STATES as readonly string[]).includes(op.state)) {
       throw new ApiError("CONFLICT", `operation ${id} already ended ${op.state}`);
     }
+    // Recorded first, so the request shows at once and is kept even if the workflow is slow to react.
+    await ctx.prisma.operation.updateMany({ where: { id, cancelRequestedAt: null }, data: { cancelRequestedAt: new Date() } });
     try {
       await ctx.temporal.workflow.getHandle(op.workflowId).cancel();
     } catch (err) {
