@@ -10,6 +10,7 @@ import { serveStagedUpload } from "./use-cases/image-uploads";
 import { poolRoutes } from "./routes/pools";
 import { volumeRoutes } from "./routes/volumes";
 import { refuseUnsafeText } from "./text-hygiene";
+import { networkRoutes, portRoutes } from "./routes/networks";
 
 // Requests are small JSON documents; anything bigger is refused before it is parsed.
 const MAX_BODY = "64kb";
@@ -39,6 +40,8 @@ export function createApp(ctx: ApiContext, tokens: Map<string, string>): express
   v1.use("/images", imageRoutes(ctx));
   v1.use("/storage/pools", poolRoutes(ctx));
   v1.use("/volumes", volumeRoutes(ctx));
+  v1.use("/networks", networkRoutes(ctx));
+  v1.use("/ports", portRoutes(ctx));
   app.use("/v1", v1);
 
   app.use(notFoundHandler);

@@ -19,6 +19,12 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   POOL_NOT_FOUND: 404,
   POOL_UNAVAILABLE: 503,
   NOT_SUPPORTED: 422,
+  ADDRESS_IN_USE: 409,
+  ADDRESS_EXHAUSTED: 409,
+  NETWORK_IN_USE: 409,
+  SECURITY_GROUP_IN_USE: 409,
+  ROUTER_IN_USE: 409,
+  OVN_UNAVAILABLE: 503,
   // No free LUN (or other unit) large enough: the pool must grow first.
   INSUFFICIENT_CAPACITY: 409,
 };
@@ -46,6 +52,10 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
   INVALID_PATH: "The path leaves the pool or is not allowed",
   VOLUME_IN_USE: "The volume is in use",
   POOL_UNAVAILABLE: "No host can reach the pool now",
+  ADDRESS_IN_USE: "The address is in use",
+  NETWORK_IN_USE: "The network still has ports",
+  SECURITY_GROUP_IN_USE: "The security group is still in use",
+  ROUTER_IN_USE: "The router still has interfaces or floating IPs",
   INTERNAL: "Internal error",
 };
 

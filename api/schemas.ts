@@ -2,6 +2,7 @@ import { z } from "zod";
 import { VM_POWER_ACTIONS } from "../common/operations";
 import { accessSettingsSchema } from "./image-schemas";
 import { POOL_ID, poolConfigSchemas, poolSecretSchemas, type PoolKindName } from "../common/pool-kinds";
+import { vmNics } from "./network-schemas";
 
 /**
  * Request schemas, defined once; handler input types derive from them. Names are plain
@@ -37,6 +38,8 @@ export const createVmBody = z
       .array(z.object({ poolId: z.string().regex(POOL_ID, "a pool id"), sizeGiB: z.number().int().min(1).max(64 * 1024) }).strict())
       .max(MAX_VM_DATA_DISKS)
       .optional(),
+    /** NICs on virtual networks (issue 10): a port each, address and MAC chosen by the API. */
+    nics: vmNics.optional(),
   })
   .strict();
 

@@ -37,9 +37,13 @@ const controlPlaneSchema = z.object({
   imageStagingDir: z.string().optional(),
   /** The API's URL as hosts reach it (they fetch staged uploads from it); default: where it listens. */
   apiPublicUrl: z.string().url().optional(),
+  /** OVN's Northbound database (tcp:HOST:PORT or unix:PATH), which the control-plane worker writes. */
+  ovnNbRemote: z.string().optional(),
 });
 
 export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 ** 3;
+/** Where run-system.sh starts the Northbound database (scripts/services/ovn.sh). */
+export const DEFAULT_OVN_NB_REMOTE = "tcp:127.0.0.1:6641";
 
 export type ControlPlaneConfig = z.infer<typeof controlPlaneSchema>;
 
@@ -58,6 +62,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv = process.env):
     imageCatalogFile: env.QX_IMAGE_CATALOG_FILE,
     imageStagingDir: env.QX_IMAGE_STAGING_DIR,
     apiPublicUrl: env.QX_API_PUBLIC_URL,
+    ovnNbRemote: env.QX_OVN_NB_REMOTE,
   });
 }
 
@@ -83,6 +88,16 @@ const hostSchema = z.object({
   maxConcurrentDownloads: z.coerce.number().int().positive().optional(),
   /** Cadence of download heartbeats: progress shown, and at most this much re-fetched after a crash. */
   imageHeartbeatIntervalMs: optionalDurationMs,
+  /** OVN chassis (virtual networks): unset Southbound remote = this host joins no network. */
+  ovnSbRemote: z.string().optional(),
+  /** Defaults: unix:/run/openvswitch/db.sock, 127.0.0.1, br-int, system, /var/run/ovn (activities/ovn/chassis.ts). */
+  ovsDb: z.string().optional(),
+  ovnEncapIp: z.string().optional(),
+  ovnBridge: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/).optional(),
+  ovsDatapathType: z.enum(["system", "netdev"]).optional(),
+  ovnRundir: z.string().optional(),
+  /** Provider networks, "physnet1:br-ext,physnet2:br-vlan": network name → OVS bridge. */
+  ovnBridgeMappings: z.string().optional(),
 });
 
 export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 2;
@@ -105,6 +120,13 @@ export function hostConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostWor
     poolReportIntervalMs: env.QX_POOL_REPORT_INTERVAL_MS,
     maxConcurrentDownloads: env.QX_MAX_CONCURRENT_DOWNLOADS,
     imageHeartbeatIntervalMs: env.QX_IMAGE_HEARTBEAT_INTERVAL_MS,
+    ovnSbRemote: env.QX_OVN_SB_REMOTE || undefined,
+    ovsDb: env.QX_OVS_DB || undefined,
+    ovnEncapIp: env.QX_OVN_ENCAP_IP || undefined,
+    ovnBridge: env.QX_OVN_BRIDGE || undefined,
+    ovsDatapathType: env.QX_OVS_DATAPATH_TYPE || undefined,
+    ovnRundir: env.QX_OVN_RUNDIR || undefined,
+    ovnBridgeMappings: env.QX_OVN_BRIDGE_MAPPINGS,
   });
 }
 

@@ -40,6 +40,18 @@ export const ERROR_CODES = [
   "CONTENT_TYPE_MISMATCH",
   /** VMs boot from the image: its file backs their disks. */
   "IMAGE_IN_USE",
+  // virtual networks (issue 10)
+  /** The address is held by another port of the network. */
+  "ADDRESS_IN_USE",
+  "ADDRESS_EXHAUSTED",
+  /** Ports (or routers, rules) still use it: delete those first. */
+  "NETWORK_IN_USE",
+  "SECURITY_GROUP_IN_USE",
+  "ROUTER_IN_USE",
+  /** The Northbound database did not answer (retried). */
+  "OVN_UNAVAILABLE",
+  /** The Northbound database refused a transaction: nothing of it was applied. */
+  "OVN_ERROR",
   // lifecycle
   "CANCELLED",
   "WORKFLOW_ABORTED",

@@ -20,12 +20,48 @@ export type PoolOperationType = "create-pool" | "assign-pool" | "unassign-pool" 
 
 export type ImageOperationType = "download-image" | "delete-image";
 
-export type OperationType = "create-vm" | "delete-vm" | `${VmPowerAction}-vm` | VolumeOperationType | PoolOperationType | ImageOperationType;
+export type NetworkOperationType =
+  | "create-network"
+  | "delete-network"
+  | "create-port"
+  | "delete-port"
+  | "update-port"
+  | "attach-nic"
+  | "detach-nic"
+  | "create-security-group"
+  | "delete-security-group"
+  | "update-security-group-rules"
+  | "create-router"
+  | "delete-router"
+  | "update-router"
+  | "create-floating-ip"
+  | "update-floating-ip"
+  | "delete-floating-ip";
+
+export type OperationType =
+  | "create-vm"
+  | "delete-vm"
+  | `${VmPowerAction}-vm`
+  | VolumeOperationType
+  | PoolOperationType
+  | ImageOperationType
+  | NetworkOperationType;
 
 /** Operations that make their target: an Idempotency-Key replay is recognised by its body alone. */
-export const CREATING_OPERATIONS: readonly OperationType[] = ["create-vm", "create-volume", "clone-volume", "create-pool", "download-image"];
+export const CREATING_OPERATIONS: readonly OperationType[] = [
+  "create-vm",
+  "create-volume",
+  "clone-volume",
+  "create-pool",
+  "download-image",
+  "create-network",
+  "create-port",
+  "create-security-group",
+  "create-router",
+  "create-floating-ip",
+];
 
-export type OperationTargetType = "vm" | "volume" | "pool" | "image";
+export type OperationTargetType = "vm" | "volume" | "pool" | "image" | "network" | "port" | "security-group" | "router" | "floating-ip";
 
 /** Terminal states: an operation in one of these never changes again. */
 export const FINAL_OPERATION_STATES = ["COMPLETED", "FAILED", "CANCELLED"] as const;

@@ -8,5 +8,12 @@ cd "$root"
 bash scripts/setup.sh
 if command -v libvirtd >/dev/null && [ "$(id -u)" = 0 ]; then bash scripts/services/libvirtd.sh start; fi
 bash scripts/services/temporal.sh start
-trap 'bash scripts/services/temporal.sh stop' EXIT
+stop_services='bash scripts/services/temporal.sh stop'
+# Virtual networks: OVN central on its default ports (6641/6642) and this machine's chassis.
+if command -v ovn-northd >/dev/null && [ "$(id -u)" = 0 ]; then
+  bash scripts/services/ovn.sh start
+  stop_services="bash scripts/services/ovn.sh stop; $stop_services"
+  export QX_OVN_STARTED=1
+fi
+trap "$stop_services" EXIT
 npx tsx scripts/run-system.ts

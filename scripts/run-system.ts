@@ -36,6 +36,21 @@ function libvirtUri(): string {
   return "test:///default";
 }
 
+/**
+ * The host worker joins the OVN stack run-system.sh started (scripts/services/ovn.sh): its root
+ * chassis, on the userspace datapath where the kernel has no openvswitch module (these machines).
+ */
+function chassisEnv(): Record<string, string> {
+  if (!process.env.QX_OVN_STARTED) return {};
+  const ovn = path.join(dataDir, "ovn");
+  return {
+    QX_OVN_SB_REMOTE: process.env.QX_OVN_SB_REMOTE ?? `unix:${ovn}/central/run/ovnsb_db.sock`,
+    QX_OVS_DB: process.env.QX_OVS_DB ?? `unix:${ovn}/chassis-root/run/db.sock`,
+    QX_OVN_RUNDIR: process.env.QX_OVN_RUNDIR ?? `${ovn}/chassis-root/run`,
+    QX_OVS_DATAPATH_TYPE: process.env.QX_OVS_DATAPATH_TYPE ?? (existsSync("/sys/module/openvswitch") ? "system" : "netdev"),
+  };
+}
+
 async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   let embedded: EmbeddedDatabase | undefined;
@@ -55,6 +70,7 @@ async function main(): Promise<void> {
     QX_LIBVIRT_URI: libvirtUri(),
     QX_LOCAL_POOL_DIR: process.env.QX_LOCAL_POOL_DIR ?? path.join(dataDir, "pools/local"),
     QX_CONSOLE_LOG_DIR: process.env.QX_CONSOLE_LOG_DIR ?? path.join(dataDir, "console"),
+    ...chassisEnv(),
   };
   const tsx = path.join(root, "node_modules/.bin/tsx");
   const children: ChildProcess[] = ["workers/control-plane.ts", "workers/host.ts", "api/server.ts"].map((entry) =>

@@ -7,9 +7,12 @@
 import { NativeConnection, Worker, type WorkflowBundleOption } from "@temporalio/worker";
 import type { PrismaClient } from "@prisma/client";
 import { createDatabaseActivities, type DatabaseActivities } from "../activities/database";
-import { controlPlaneConfigFromEnv, type ControlPlaneConfig } from "../common/config";
+import { controlPlaneConfigFromEnv, DEFAULT_OVN_NB_REMOTE, type ControlPlaneConfig } from "../common/config";
 import { createPrismaClient } from "../common/database";
 import { STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT } from "../common/workflow-tasks";
+import { createNetworkActivities, type NetworkActivities } from "../activities/ovn/nb-activities";
+import { createNorthbound } from "../activities/ovn/northbound";
+import { createOvsdbClient } from "../activities/ovn/ovsdb-client";
 
 export interface ControlPlaneWorkerOptions {
   connection: NativeConnection;
@@ -19,6 +22,8 @@ export interface ControlPlaneWorkerOptions {
   workflowBundle?: WorkflowBundleOption;
   /** Replaces the database activities (tests wrap them to inject failures). */
   activities?: DatabaseActivities;
+  /** The OVN Northbound activities; by default over one connection to config.ovnNbRemote. */
+  networkActivities?: NetworkActivities;
 }
 
 export function createControlPlaneWorker(options: ControlPlaneWorkerOptions): Promise<Worker> {
@@ -28,8 +33,11 @@ export function createControlPlaneWorker(options: ControlPlaneWorkerOptions): Pr
     namespace: config.temporalNamespace,
     taskQueue: config.controlPlaneQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve("../workflows") }),
-    activities: options.activities ?? createDatabaseActivities(options.prisma, config),
     stickyQueueScheduleToStartTimeout: STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT,
+    activities: {
+      ...(options.activities ?? createDatabaseActivities(options.prisma, config)),
+      ...(options.networkActivities ?? createNetworkActivities(createNorthbound(createOvsdbClient(config.ovnNbRemote ?? DEFAULT_OVN_NB_REMOTE)))),
+    },
   });
 }
 

@@ -31,6 +31,7 @@ import { announceHostWorkflowId, monitorHostWorkflowId } from "../common/operati
 import { parseSecretsKey } from "../common/sealed-secrets";
 import { hostDownloadQueue, hostTaskQueue } from "../common/task-queues";
 import { keepAliveHeartbeats } from "./keep-alive-heartbeats";
+import { chassisConfigOf, createChassis, type Chassis } from "../activities/ovn/chassis";
 
 export interface HostRuntime {
   config: HostWorkerConfig;
@@ -38,6 +39,8 @@ export interface HostRuntime {
   pools: PoolRegistry;
   domainType: "kvm" | "qemu";
   activities: HostActivities;
+  /** This host's OVN chassis, when it joins virtual networks (QX_OVN_SB_REMOTE). */
+  chassis: Chassis | null;
 }
 
 /** KVM when this host has /dev/kvm; TCG otherwise (slow, but runs anywhere). */
@@ -72,8 +75,18 @@ export async function createHostRuntime(config: HostWorkerConfig): Promise<HostR
     { [localPoolId(config.hostId)]: config.localPoolDir },
     { heartbeatIntervalMs: config.imageHeartbeatIntervalMs ?? DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS },
   );
-  const activities = createHostActivities({ hypervisor, pools, config: { domainType, consoleLogDir: config.consoleLogDir, installation: config.controlPlaneQueue }, images });
-  return { config, hypervisor, pools, domainType, activities };
+  const chassisConfig = chassisConfigOf(config);
+  const chassis = chassisConfig && createChassis(config.hostId, chassisConfig);
+  // A chassis that cannot be set up now reports unhealthy (placement skips the host for VMs with
+  // NICs) instead of keeping the worker from serving everything else.
+  await chassis?.configure().catch((err: unknown) => console.error(`[host ${config.hostId}] OVN chassis set-up failed:`, err));
+  const activities = createHostActivities({
+    hypervisor,
+    pools,
+    config: { domainType, consoleLogDir: config.consoleLogDir, installation: config.controlPlaneQueue, integrationBridge: chassisConfig?.bridge ?? "br-int" },
+    images,
+  });
+  return { config, hypervisor, pools, domainType, activities, chassis };
 }
 
 export async function hostFacts(runtime: HostRuntime): Promise<HostFacts> {
@@ -117,7 +130,7 @@ export async function announceHost(client: Client, runtime: HostRuntime): Promis
 
 /** Sends one report on every pool of this host to its monitor workflow (started if not running). */
 export async function reportPoolHealth(client: Client, runtime: HostRuntime): Promise<void> {
-  const report = { hostId: runtime.config.hostId, pools: await reportPools(runtime.pools) };
+  const report = { hostId: runtime.config.hostId, pools: await reportPools(runtime.pools), chassis: (await runtime.chassis?.health()) ?? null };
   await client.workflow.signalWithStart("monitorHost", {
     taskQueue: runtime.config.controlPlaneQueue,
     workflowId: monitorHostWorkflowId(runtime.config.hostId),

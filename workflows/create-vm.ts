@@ -6,8 +6,11 @@
  *      create-data-disk <dev>  only for a VM made with data disks: one empty volume per disk, on
  *                     its own pool, attached below at <dev> (sda, sdb...)       undo: delete it
  *      build-seed-iso only for a VM with access settings: its cloud-init NoCloud seed ISO   undo: remove it
+ *      create-ports   only for a VM with NICs: their OVN logical switch ports (addresses chosen by the
+ *                     API), port security on, requested-chassis = the host, in one transaction   undo: delete them
  *   4. define-domain  domain XML (real XML builder) defined in libvirt           undo: undefine
- *                     with the seed ISO and an installer ISO (booted first) as CD-ROMs
+ *                     with the seed ISO and an installer ISO (booted first) as CD-ROMs, and each NIC
+ *                     on br-int (openvswitch virtualport, interfaceid = the port id)
  *   5. start-domain   start the domain                                          undo: force stop
  *   6. wait-running   until libvirt reports it running
  *   7. record         VM RUNNING, volume READY — the point of no return: nothing after it can fail
@@ -21,6 +24,7 @@ import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database, expectVmState } from "./database-activities";
 import { lunAssignmentsOf } from "./volume-checks";
+import { northbound, northboundUndo } from "./network-activities";
 
 export interface CreateVmInput {
   operationId: string;
@@ -30,6 +34,8 @@ export interface CreateVmInput {
    * from the first step on, before validate has read them (the API wrote both in one transaction).
    */
   buildsSeedIso: boolean;
+  /** The VM has NICs, so the optional create-ports step runs (counted in the progress from the start). */
+  createsPorts?: boolean;
   timeouts: HostCallTimeouts;
 }
 
@@ -44,11 +50,12 @@ const STEPS = 7;
 
 export async function createVm(input: CreateVmInput): Promise<void> {
   const { vmId } = input;
-  const saga = new OperationSaga(input.operationId, input.buildsSeedIso ? STEPS + 1 : STEPS);
+  const saga = new OperationSaga(input.operationId, STEPS + (input.buildsSeedIso ? 1 : 0) + (input.createsPorts ? 1 : 0));
   try {
-    const { vm, media } = await saga.step("validate", async () => ({
+    const { vm, media, nics } = await saga.step("validate", async () => ({
       vm: expectVmState(await database.loadVm(vmId), ["CREATING"]),
       media: await database.loadVmBootMedia(vmId),
+      nics: await database.loadVmPorts(vmId),
     }));
     const placement = await saga.step("place", () => database.placeVm(vmId), () => database.releaseVm(vmId));
     upsertSearchAttributes([{ key: HOST_ID, value: placement.hostId }]);
@@ -78,6 +85,14 @@ export async function createVm(input: CreateVmInput): Promise<void> {
       const built = await saga.step("build-seed-iso", () => host.buildVmSeedIso({ ...seed, ...cloudInit }), () => hostUndo.removeVmSeedIso(seed));
       cdroms.push({ poolId: placement.poolId, path: built.path });
     }
+    if (nics.length > 0) {
+      const portIds = nics.map((p) => p.id);
+      await saga.step(
+        "create-ports",
+        () => northbound.nbCreatePorts(nics.map((p) => ({ ...p, requestedChassis: placement.hostId }))),
+        () => northboundUndo.nbDeletePorts(portIds),
+      );
+    }
     await saga.step(
       "define-domain",
       () =>
@@ -90,6 +105,7 @@ export async function createVm(input: CreateVmInput): Promise<void> {
           bootVolumeId: vm.bootVolumeId,
           ...(vm.dataDisks.length > 0 ? { dataDisks: vm.dataDisks.map((d) => ({ poolId: d.poolId, volumeId: d.volumeId, targetDev: d.targetDev, ...lunAssignmentsOf({ id: d.volumeId, lun: d.lun }) })) } : {}),
           ...(cdroms.length > 0 ? { cdroms, bootFromCdrom: media.installIso !== null } : {}),
+          ...(nics.length > 0 ? { nics: nics.map((p) => ({ portId: p.id, mac: p.mac })) } : {}),
         }),
       () => hostUndo.undefineDomain(vmId),
     );

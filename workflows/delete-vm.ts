@@ -3,6 +3,7 @@
  *   1. validate          load the VM and its boot media; mark it DELETING
  *   2. stop-domain       pull the plug (the user asked for deletion, not a shutdown)
  *   3. undefine-domain   remove the libvirt definition
+ *      delete-ports      only for a VM with NICs: their OVN switch ports, in one transaction
  *      remove-seed-iso   only for a VM with access settings: its cloud-init seed ISO
  *   4. delete-disk       remove the boot disk
  *   5. release           give the host's CPU and memory back
@@ -17,6 +18,7 @@
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database, expectVmState } from "./database-activities";
+import { northbound } from "./network-activities";
 
 export interface DeleteVmInput {
   operationId: string;
@@ -32,17 +34,19 @@ export async function deleteVm(input: DeleteVmInput): Promise<void> {
   const { vmId } = input;
   const saga = new OperationSaga(input.operationId, STEPS);
   try {
-    const { vm, media } = await saga.step("validate", async () => {
+    const { vm, media, portIds } = await saga.step("validate", async () => {
       const loaded = expectVmState(await database.loadVm(vmId), ["RUNNING", "STOPPED", "FAILED", "DELETING"]);
       const bootMedia = await database.loadVmBootMedia(vmId);
+      const nics = await database.loadVmPorts(vmId);
       await database.vmStateChanged({ vmId, state: "DELETING" });
-      return { vm: loaded, media: bootMedia };
+      return { vm: loaded, media: bootMedia, portIds: nics.map((p) => p.id) };
     });
     if (vm.hostId && vm.poolId) {
       const host = hostActivities(vm.hostId, input.timeouts, HOST_STEP);
       const disk = { poolId: vm.poolId, volumeId: vm.bootVolumeId };
       await saga.step("stop-domain", () => host.forceStopDomain(vmId));
       await saga.step("undefine-domain", () => host.undefineDomain(vmId));
+      if (portIds.length > 0) await saga.step("delete-ports", () => northbound.nbDeletePorts(portIds));
       if (media.cloudInit) {
         await saga.step("remove-seed-iso", () => host.removeVmSeedIso({ vmId, poolId: disk.poolId }));
       }

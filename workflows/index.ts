@@ -16,3 +16,8 @@ export { cloneVolume } from "./clone-volume";
 export { snapshotVolume } from "./snapshot-volume";
 export { attachVolume } from "./attach-volume";
 export { detachVolume } from "./detach-volume";
+export { createNetwork } from "./create-network";
+export { deleteNetwork } from "./delete-network";
+export { createPort } from "./create-port";
+export { deletePort } from "./delete-port";
+export { updatePort } from "./update-port";

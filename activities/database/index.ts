@@ -7,6 +7,7 @@ import { createImageRecordActivities } from "./images";
 import { createVmBootMediaActivities } from "./vm-boot-media";
 import { createPoolRecordActivities } from "./pools";
 import { createVolumeRecordActivities } from "./volumes";
+import { createNetworkRecordActivities } from "./networks";
 
 /** Control-plane activities over PostgreSQL; the control-plane worker runs them as local activities. */
 export function createDatabaseActivities(prisma: PrismaClient, policy: PlacementPolicy & { secretsKey?: string }) {
@@ -19,6 +20,7 @@ export function createDatabaseActivities(prisma: PrismaClient, policy: Placement
     ...createVmBootMediaActivities(prisma),
     ...createPoolRecordActivities(prisma, policy),
     ...createVolumeRecordActivities(prisma),
+    ...createNetworkRecordActivities(prisma),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { PrismaClient } from "@prisma/client";
 import { permanentFailure } from "../../common/errors";
 import { freshSince, type PoolFreshness } from "./pools";
+import { hostChassisServes } from "./placement-networks";
 
 export interface PlacementPolicy extends PoolFreshness {
   cpuAllocationRatio: number;
@@ -55,6 +56,7 @@ export function createPlacementActivities(prisma: PrismaClient, policy: Placemen
                   WHERE dh."poolId" = d."poolId" AND dh."hostId" = h.id AND dh.health = 'healthy' AND dh."reportedAt" >= ${fresh}
                 )
             )
+            AND ${hostChassisServes(vmId, fresh)}
             AND used.cpu + ${vm.vcpus} <= h."cpuCount" * ${policy.cpuAllocationRatio}::float8
             AND used.mem + ${vm.memoryMiB} <= h."memoryMiB" * ${policy.memoryAllocationRatio}::float8
           ORDER BY used.mem::float8 / h."memoryMiB" ASC, h.id ASC
@@ -63,7 +65,7 @@ export function createPlacementActivities(prisma: PrismaClient, policy: Placemen
         if (!chosen) {
           throw permanentFailure(
             "NO_HOST_AVAILABLE",
-            `no online host has ${vm.vcpus} vCPU and ${vm.memoryMiB} MiB free${vm.poolId ? ` with pool ${vm.poolId}` : ""} and all the VM's pools healthy`,
+            `no online host has ${vm.vcpus} vCPU and ${vm.memoryMiB} MiB free${vm.poolId ? ` with pool ${vm.poolId}` : ""} and all the VM's pools healthy (and, for a VM with NICs, a healthy OVN chassis)`,
           );
         }
         // Serialise placements on this host: re-check under the host's row lock.

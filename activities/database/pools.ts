@@ -5,10 +5,18 @@ import { permanentFailure } from "../../common/errors";
 import type { PoolDefinition } from "../../common/pool-kinds";
 import type { PoolStatus } from "../storage/backend";
 import type { PoolReport } from "../storage/pool-activities";
+import type { ChassisHealth } from "../ovn/chassis";
 
 export interface HostPoolReport {
   hostId: string;
   pools: PoolReport[];
+  /** The host's OVN chassis; null for a host that joins no network. */
+  chassis?: ChassisHealth | null;
+}
+
+function chassisColumns(chassis: ChassisHealth | null | undefined, reportedAt: Date) {
+  if (!chassis) return { chassisHealthy: false, chassisMessage: "the host joins no network (no OVN Southbound configured)", chassisReportedAt: reportedAt, physicalNetworks: [] };
+  return { chassisHealthy: chassis.healthy, chassisMessage: chassis.message, chassisReportedAt: reportedAt, physicalNetworks: chassis.physicalNetworks };
 }
 
 export interface PoolFreshness {
@@ -77,7 +85,7 @@ export function createPoolRecordActivities(prisma: PrismaClient, policy: PoolFre
     async poolsReported(report: HostPoolReport): Promise<void> {
       const reportedAt = new Date();
       await prisma.$transaction([
-        prisma.host.updateMany({ where: { id: report.hostId }, data: { lastSeenAt: reportedAt } }),
+        prisma.host.updateMany({ where: { id: report.hostId }, data: { lastSeenAt: reportedAt, ...chassisColumns(report.chassis, reportedAt) } }),
         ...report.pools.map((pool) =>
           prisma.storagePoolHost.updateMany({ where: { poolId: pool.poolId, hostId: report.hostId }, data: { ...statusColumns(pool), reportedAt } }),
         ),

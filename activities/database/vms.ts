@@ -53,6 +53,7 @@ export function createVmRecordActivities(prisma: PrismaClient) {
     async vmCreated(input: { vmId: string }): Promise<void> {
       await prisma.$transaction([
         prisma.volume.updateMany({ where: { vmId: input.vmId }, data: { state: "READY" } }),
+        prisma.port.updateMany({ where: { vmId: input.vmId }, data: { state: "ACTIVE" } }),
         prisma.vm.update({ where: { id: input.vmId }, data: { state: "RUNNING", errorCode: null, errorMessage: null } }),
       ]);
     },
@@ -64,6 +65,8 @@ export function createVmRecordActivities(prisma: PrismaClient) {
     async vmCreateFailed(input: { vmId: string; errorCode: string; errorMessage: string }): Promise<void> {
       await prisma.$transaction([
         prisma.volume.deleteMany({ where: { vmId: input.vmId, state: "CREATING" } }),
+        // Its NICs' switch ports were deleted by the undo: their addresses are free again.
+        prisma.port.deleteMany({ where: { vmId: input.vmId, owner: "VM" } }),
         prisma.vm.updateMany({
           where: { id: input.vmId },
           data: { state: "FAILED", hostId: null, errorCode: input.errorCode, errorMessage: input.errorMessage },
@@ -84,6 +87,7 @@ export function createVmRecordActivities(prisma: PrismaClient) {
       await prisma.$transaction([
         prisma.volume.updateMany({ where: { vmId, targetDev: { not: null } }, data: { vmId: null, targetDev: null } }),
         prisma.volume.deleteMany({ where: { vmId } }),
+        prisma.port.deleteMany({ where: { vmId, owner: "VM" } }),
         prisma.vm.deleteMany({ where: { id: vmId } }),
       ]);
     },

@@ -2,6 +2,7 @@ import type { Hypervisor } from "../libvirt/hypervisor";
 import type { ImageStore, PoolImageActivities } from "../images/pool-images";
 import { createDomainActivities, type DomainActivityConfig } from "../libvirt/domain-activities";
 import { createDiskActivities } from "../libvirt/disk-activities";
+import { createNicActivities } from "../libvirt/nic-activities";
 import type { PoolRegistry } from "../storage/pool-registry";
 import { createPoolActivities } from "../storage/pool-activities";
 import { createVolumeActivities } from "../storage/volume-activities";
@@ -17,6 +18,7 @@ export function createHostActivities(deps: {
     ...createDomainActivities(deps.hypervisor, deps.pools, deps.config, deps.images.store),
     ...deps.images.activities,
     ...createDiskActivities(deps.hypervisor, deps.pools),
+    ...createNicActivities(deps.hypervisor, deps.config),
     ...createVolumeActivities(deps.pools),
     ...createPoolActivities(deps.pools),
   };

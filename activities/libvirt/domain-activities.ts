@@ -12,6 +12,8 @@ export interface DomainActivityConfig {
   consoleLogDir: string;
   /** Recorded in each domain's metadata (domain-xml.ts QUANTIX_METADATA_NS). */
   installation: string;
+  /** OVN's integration bridge, which VM NICs are plugged into. */
+  integrationBridge: string;
 }
 
 export interface DefineDomainInput {
@@ -27,6 +29,8 @@ export interface DefineDomainInput {
   cdroms?: { poolId: string; path: string }[];
   /** Boot from the first CD-ROM, then the disk. */
   bootFromCdrom?: boolean;
+  /** NICs: OVN logical switch ports (their ids are libvirt's interfaceids), in order. */
+  nics?: { portId: string; mac: string }[];
 }
 
 const POLL_INTERVAL_MS = 250;
@@ -67,6 +71,7 @@ export function createDomainActivities(hypervisor: Hypervisor, pools: PoolRegist
         cdroms: await Promise.all((input.cdroms ?? []).map((cdrom) => images.resolve(cdrom.poolId, cdrom.path))),
         bootFromCdrom: input.bootFromCdrom ?? false,
         installation: config.installation,
+        nics: (input.nics ?? []).map((nic) => ({ ...nic, bridge: config.integrationBridge })),
       });
       // Redefining with the same name and UUID replaces the definition: a retry is harmless.
       try {

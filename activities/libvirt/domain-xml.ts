@@ -18,6 +18,16 @@ export interface DomainSpec {
   bootFromCdrom?: boolean;
   /** The Quantix installation (its control-plane queue) that manages the domain; see domainOwner. */
   installation: string;
+  /** NICs on OVN's integration bridge, in order. */
+  nics?: NicSpec[];
+}
+
+/** A VM NIC: an OVN logical switch port, plugged into the integration bridge by libvirt. */
+export interface NicSpec {
+  /** The logical switch port's name: a UUID, as libvirt's interfaceid must be. */
+  portId: string;
+  mac: string;
+  bridge: string;
 }
 
 /** IDE targets left for CD-ROMs on the pc machine's two channels (the disks are virtio and SCSI). */
@@ -45,6 +55,24 @@ export const GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0";
  * It stays valid when a domain migrates between hosts of the same installation.
  */
 export const QUANTIX_METADATA_NS = "https://quantix.dev/xmlns/libvirt-domain/1";
+
+/**
+ * The <interface> of a NIC: libvirt adds a tap to the bridge with external_ids:iface-id = the port
+ * id (openvswitch virtualport), which is what ovn-controller binds to the logical switch port.
+ */
+export function interfaceElement(nic: NicSpec) {
+  return {
+    "@_type": "bridge",
+    mac: { "@_address": nic.mac },
+    source: { "@_bridge": nic.bridge },
+    virtualport: { "@_type": "openvswitch", parameters: { "@_interfaceid": nic.portId } },
+    model: { "@_type": "virtio" },
+  };
+}
+
+export function buildInterfaceXml(nic: NicSpec): string {
+  return builder.build({ interface: interfaceElement(nic) });
+}
 
 /** libvirt domain names are ours, derived from the VM id: unique, and free of user text. */
 export function domainName(vmId: string): string {
@@ -97,6 +125,7 @@ export function buildDomainXml(spec: DomainSpec): string {
         console: { "@_type": "file", source: { "@_path": spec.consoleLogPath, "@_append": "on" }, target: { "@_type": "serial", "@_port": "0" } },
         // Every domain gets the agent's channel, so any VM can use the guest agent once the guest runs one.
         channel: { "@_type": "unix", target: { "@_type": "virtio", "@_name": GUEST_AGENT_CHANNEL } },
+        ...(spec.nics?.length ? { interface: spec.nics.map(interfaceElement) } : {}),
         graphics: { "@_type": "vnc", "@_autoport": "yes", "@_listen": "127.0.0.1", listen: { "@_type": "address", "@_address": "127.0.0.1" } },
       },
     },

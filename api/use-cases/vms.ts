@@ -12,6 +12,7 @@ import { hostTimeouts, type ApiContext } from "./context";
 import { assignLun, lunRaceAsConflict, targetLuns, type LunOffer } from "./volumes";
 import { startOperation, type StartedOperation } from "./start-operation";
 import { bootImageOf, cloudInitOf, recordableCreateVmBody } from "./vm-boot-media";
+import { recordNics } from "./ports";
 
 const DEFAULT_STOP_TIMEOUT_SECONDS = 120;
 const GiB = 1024 ** 3;
@@ -75,7 +76,9 @@ export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string
     requestBody: body,
     recordedInput: recordableCreateVmBody(body),
     workflowType: "createVm",
-    workflowArgs: (operationId): [CreateVmInput] => [{ operationId, vmId, buildsSeedIso: cloudInit !== null, timeouts: hostTimeouts(ctx) }],
+    workflowArgs: (operationId): [CreateVmInput] => [
+      { operationId, vmId, buildsSeedIso: cloudInit !== null, createsPorts: (body.nics?.length ?? 0) > 0, timeouts: hostTimeouts(ctx) },
+    ],
     summary: `Create VM ${body.name} (${body.vcpus} vCPU, ${body.memoryMiB} MiB, ${body.diskSizeGiB} GiB)`,
     searchAttributes: [{ key: VM_ID, value: vmId }],
     inTransaction: async (tx) => {
@@ -99,6 +102,7 @@ export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string
       });
       if (cloudInit) await tx.vmCloudInit.create({ data: { vmId, ...cloudInit } });
       await recordDataDisks(tx, vmId, body, lunOffers);
+      await recordNics(tx, vmId, body.nics ?? []);
     },
   }));
   return { ...started, vmId: started.operation.targetId };

@@ -17,10 +17,21 @@ export interface StepFailureSweep {
   expectCleanSlate(): Promise<void>;
 }
 
+/** Restarts the worker that runs `activity` with it failing (the control plane for database and Northbound steps). */
+async function injectFailure(system: TestSystem, { activity, side }: Omit<StepActivity, "step">, host: TestHost): Promise<void> {
+  if (side === "database") await system.restartControlPlane(failingAt(system.databaseActivities, activity));
+  else if (side === "network") await system.restartControlPlane(undefined, failingAt(system.networkActivities, activity));
+  else await system.startHostWorker(host, failingAt(host.runtime.activities, activity));
+}
+
+async function restoreWorker(system: TestSystem, side: StepActivity["side"], host: TestHost): Promise<void> {
+  if (side === "host") await system.startHostWorker(host);
+  else await system.restartControlPlane();
+}
+
 export async function expectEachStepFailsCleanly(system: TestSystem, sweep: StepFailureSweep, host: TestHost = system.hosts[0]!): Promise<void> {
   for (const { step, activity, side } of sweep.steps) {
-    if (side === "database") await system.restartControlPlane(failingAt(system.databaseActivities, activity));
-    else await system.startHostWorker(host, failingAt(host.runtime.activities, activity));
+    await injectFailure(system, { activity, side }, host);
     try {
       const op = await system.waitForOperation(await sweep.start());
       const context = `failing ${activity} (step ${step})`;
@@ -30,20 +41,17 @@ export async function expectEachStepFailsCleanly(system: TestSystem, sweep: Step
       expectNoFailedUndo(op);
       await sweep.expectCleanSlate();
     } finally {
-      if (side === "database") await system.restartControlPlane();
-      else await system.startHostWorker(host);
+      await restoreWorker(system, side, host);
     }
   }
 }
 
 /** One failing activity for a single operation (recover-forward workflows), with the real workers put back after. */
 export async function withFailingActivity<T>(system: TestSystem, { activity, side }: Omit<StepActivity, "step">, run: () => Promise<T>, host: TestHost = system.hosts[0]!): Promise<T> {
-  if (side === "database") await system.restartControlPlane(failingAt(system.databaseActivities, activity));
-  else await system.startHostWorker(host, failingAt(host.runtime.activities, activity));
+  await injectFailure(system, { activity, side }, host);
   try {
     return await run();
   } finally {
-    if (side === "database") await system.restartControlPlane();
-    else await system.startHostWorker(host);
+    await restoreWorker(system, side, host);
   }
 }

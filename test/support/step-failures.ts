@@ -12,7 +12,7 @@ import { ApplicationFailure } from "@temporalio/common";
  */
 
 /** Maps a workflow step (as recorded on the Operation) to the activity that performs it. */
-export interface StepActivity<Side extends string = "database" | "host"> {
+export interface StepActivity<Side extends string = "database" | "host" | "network"> {
   step: string;
   activity: string;
   side: Side;

@@ -17,6 +17,10 @@ import { createControlPlaneWorker } from "../../workers/control-plane";
 import { apiClient, domainState, removeDomains, TEST_TOKEN, TEST_USER, type ApiClient } from "./api-client";
 import { createTestDatabase } from "./test-database";
 import { TEST_PORTS, TEST_TEMPORAL_ADDRESS, testPaths } from "./test-env";
+import { createNetworkActivities, type NetworkActivities } from "../../activities/ovn/nb-activities";
+import { createNorthbound } from "../../activities/ovn/northbound";
+import { createOvsdbClient } from "../../activities/ovn/ovsdb-client";
+import type { OvnStack } from "./ovn";
 
 export { TEST_TOKEN, TEST_USER };
 /** Seals pool secrets between the test control plane and its hosts, as QX_SECRETS_KEY does. */
@@ -68,8 +72,10 @@ export interface TestSystem extends ApiClient {
   hosts: TestHost[];
   /** The real database activities; wrap them to inject failures. */
   databaseActivities: DatabaseActivities;
+  /** The real OVN Northbound activities of the control plane; wrap them to inject failures. */
+  networkActivities: NetworkActivities;
   /** Restarts the control-plane worker, optionally with replaced database activities. */
-  restartControlPlane(activities?: DatabaseActivities): Promise<void>;
+  restartControlPlane(activities?: DatabaseActivities, networkActivities?: NetworkActivities): Promise<void>;
   stopHostWorker(host: TestHost): Promise<void>;
   /** (Re)starts a host's worker, optionally with replaced host activities. */
   startHostWorker(host: TestHost, activities?: HostActivities): Promise<void>;
@@ -95,6 +101,12 @@ export interface TestSystemOptions {
   imageHeartbeatIntervalMs?: number;
   /** The hosts' domain type (QX_DOMAIN_TYPE): "kvm" boots firmware-only guests here, a Linux guest needs "qemu" (TCG). */
   domainType?: "kvm" | "qemu";
+  /**
+   * Virtual networks: the control plane writes the stack's Northbound, and host i is the chassis
+   * `chassis[i]` of the stack (its worker configures it: system-id = host id), with the provider
+   * bridge mappings given for it.
+   */
+  ovn?: { stack: OvnStack; chassis: string[]; bridgeMappings?: (string | undefined)[] };
 }
 
 /**
@@ -121,6 +133,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     secretsKey: TEST_SECRETS_KEY,
     maxImageBytes: options.maxImageBytes,
     imageStagingDir: path.join(testPaths.dataDir, `test-system-${suffix}`, "staging"),
+    ovnNbRemote: options.ovn?.stack.nbRemote,
   };
   const prisma = createPrismaClient(databaseUrl);
   const nativeConnection = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
@@ -128,12 +141,21 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const temporal = new Client({ connection: clientConnection });
   const bundle = await workflowBundle();
   const databaseActivities = createDatabaseActivities(prisma, config);
+  const nbClient = createOvsdbClient(options.ovn?.stack.nbRemote ?? "tcp:127.0.0.1:6641");
+  const networkActivities = createNetworkActivities(createNorthbound(nbClient));
 
   let controlPlane: RunningWorker | undefined;
-  const restartControlPlane = async (activities?: DatabaseActivities) => {
+  const restartControlPlane = async (activities?: DatabaseActivities, replacedNetworkActivities?: NetworkActivities) => {
     await stop(controlPlane);
     controlPlane = await run(
-      await createControlPlaneWorker({ connection: nativeConnection, config, prisma, workflowBundle: bundle, activities: activities ?? databaseActivities }),
+      await createControlPlaneWorker({
+        connection: nativeConnection,
+        config,
+        prisma,
+        workflowBundle: bundle,
+        activities: activities ?? databaseActivities,
+        networkActivities: replacedNetworkActivities ?? networkActivities,
+      }),
     );
   };
   await restartControlPlane();
@@ -143,6 +165,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   for (let i = 0; i < (options.hostCount ?? 1); i++) {
     const id = `t${suffix}-${String.fromCharCode(97 + i)}`;
     const poolDir = path.join(workDir, id, "pool");
+    const chassis = options.ovn?.stack.chassis.find((c) => c.name === options.ovn?.chassis[i]);
     const runtime = await createHostRuntime({
       hostId: id,
       temporalAddress: TEST_TEMPORAL_ADDRESS,
@@ -156,6 +179,16 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       poolReportIntervalMs: options.poolReportIntervalMs ?? 2_000,
       imageHeartbeatIntervalMs: options.imageHeartbeatIntervalMs ?? 250,
       secretsKey: TEST_SECRETS_KEY,
+      ...(chassis
+        ? {
+            ovnSbRemote: options.ovn!.stack.sbRemote,
+            ovsDb: chassis.ovsDb,
+            ovnEncapIp: chassis.encapIp,
+            ovsDatapathType: "netdev" as const,
+            ovnRundir: chassis.rundir,
+            ovnBridgeMappings: options.ovn!.bridgeMappings?.[i],
+          }
+        : {}),
     });
     hosts.push({ id, runtime, poolId: localPoolId(id), poolDir });
   }
@@ -188,6 +221,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     config,
     hosts,
     databaseActivities,
+    networkActivities,
     request,
     restartControlPlane,
     stopHostWorker: stopHostWorkers,
@@ -212,6 +246,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
         await stopHostWorkers(host);
         await host.runtime.hypervisor.close();
       }
+      await nbClient.close();
       await clientConnection.close();
       await nativeConnection.close();
       await prisma.$disconnect();
