@@ -1,4 +1,4 @@
-import type { Host, Operation, OperationStep, StoragePool, StoragePoolHost, Vm, Volume, VolumeSnapshot } from "@prisma/client";
+import type { Host, Operation, OperationStep, Port, StoragePool, StoragePoolHost, Vm, Volume, VolumeSnapshot } from "@prisma/client";
 import type { ControlPlaneConfig } from "../common/config";
 import { publicError, withoutHostPaths } from "./public-message";
 
@@ -26,7 +26,7 @@ export function presentSnapshot(snapshot: VolumeSnapshot) {
   return { id: snapshot.id, name: snapshot.name, createdAt: snapshot.createdAt };
 }
 
-export function presentVm(vm: Vm & { volumes?: Volume[] }) {
+export function presentVm(vm: Vm & { volumes?: Volume[]; ports?: Port[] }) {
   return {
     id: vm.id,
     name: vm.name,
@@ -41,6 +41,9 @@ export function presentVm(vm: Vm & { volumes?: Volume[] }) {
     bootVolumeId: vm.bootVolumeId,
     error: publicError(vm.errorCode, vm.errorMessage),
     volumes: vm.volumes?.map(presentVolume),
+    nics: vm.ports
+      ?.sort((a, b) => (a.nicIndex ?? 0) - (b.nicIndex ?? 0))
+      .map((p) => ({ portId: p.id, networkId: p.networkId, mac: p.mac, ip: p.ip, state: p.state, links: { port: `/v1/ports/${p.id}` } })),
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,
     links: { self: `/v1/vms/${vm.id}`, operations: `/v1/operations?targetId=${vm.id}` },

@@ -21,3 +21,5 @@ export { deleteNetwork } from "./delete-network";
 export { createPort } from "./create-port";
 export { deletePort } from "./delete-port";
 export { updatePort } from "./update-port";
+export { attachNic } from "./attach-nic";
+export { detachNic } from "./detach-nic";

@@ -119,7 +119,10 @@ export function createNorthbound(client: OvsdbClient) {
     for (const networkId of networks) {
       const refs = ports.flatMap((p, i) => (p.networkId === networkId ? [namedUuid(`p${i}`)] : []));
       operations.push({ op: "mutate", table: "Logical_Switch", where: byName(switchName(networkId)), mutations: [["ports", "insert", set(refs)]] });
-      const records = Object.fromEntries(ports.filter((p) => p.networkId === networkId && p.dnsName).map((p) => [p.dnsName!, p.ip]));
+      // A name resolves to its first port on the network (a VM's first NIC there); one already
+      // recorded keeps its address (mutate-insert leaves existing keys alone).
+      const records: Record<string, string> = {};
+      for (const p of ports) if (p.networkId === networkId && p.dnsName && !(p.dnsName in records)) records[p.dnsName] = p.ip;
       if (Object.keys(records).length > 0) {
         operations.push({ op: "mutate", table: "DNS", where: byExternalId("qx-network-id", networkId), mutations: [["records", "insert", map(records)]] });
       }

@@ -6,6 +6,8 @@ import { presentVm } from "../presenters";
 import { sendAccepted } from "./accepted";
 import { createVmBody, idParam, powerActionBody, powerActionParam } from "../schemas";
 import { idempotencyKey, parse } from "../validate";
+import { attachNic, detachNic } from "../use-cases/ports";
+import { nicBody } from "../network-schemas";
 
 export function vmRoutes(ctx: ApiContext): Router {
   const router = Router();
@@ -20,14 +22,14 @@ export function vmRoutes(ctx: ApiContext): Router {
   });
 
   router.get("/", async (_req, res) => {
-    const vms = await ctx.prisma.vm.findMany({ orderBy: { createdAt: "asc" }, include: { volumes: true } });
+    const vms = await ctx.prisma.vm.findMany({ orderBy: { createdAt: "asc" }, include: { volumes: true, ports: { where: { owner: "VM" } } } });
     res.json({ items: vms.map(presentVm) });
   });
 
   router.get("/:id", async (req, res) => {
     const vmId = parse(idParam, req.params.id, "VM id");
     await requireVm(ctx, vmId);
-    const vm = await ctx.prisma.vm.findUniqueOrThrow({ where: { id: vmId }, include: { volumes: true } });
+    const vm = await ctx.prisma.vm.findUniqueOrThrow({ where: { id: vmId }, include: { volumes: true, ports: { where: { owner: "VM" } } } });
     res.json(presentVm(vm));
   });
 
@@ -41,6 +43,19 @@ export function vmRoutes(ctx: ApiContext): Router {
     const action = parse(powerActionParam, req.params.action, "action");
     const options = parse(powerActionBody, req.body ?? {}, "body");
     accepted(res, await powerAction(ctx, vmId, action, options, res.locals.user, idempotencyKey(req.get("idempotency-key"))));
+  });
+
+  // NICs (issue 10): hot-plug and unplug, each a workflow holding the VM's lock.
+  router.post("/:id/nics", async (req, res) => {
+    const vmId = parse(idParam, req.params.id, "VM id");
+    const started = await attachNic(ctx, vmId, parse(nicBody, req.body, "body"), res.locals.user, idempotencyKey(req.get("idempotency-key")));
+    accepted(res, started, { portId: started.portId, port: `/v1/ports/${started.portId}` });
+  });
+
+  router.delete("/:id/nics/:portId", async (req, res) => {
+    const vmId = parse(idParam, req.params.id, "VM id");
+    const portId = parse(idParam, req.params.portId, "port id");
+    accepted(res, await detachNic(ctx, vmId, portId, res.locals.user, idempotencyKey(req.get("idempotency-key"))));
   });
 
   return router;

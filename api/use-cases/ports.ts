@@ -3,9 +3,11 @@ import type { Port, Prisma } from "@prisma/client";
 import type { CreatePortInput } from "../../workflows/create-port";
 import type { DeletePortInput } from "../../workflows/delete-port";
 import type { UpdatePortInput } from "../../workflows/update-port";
+import type { NicInput } from "../../workflows/attach-nic";
+import { HOST_ID, VM_ID } from "../../common/search-attributes";
 import type { CreatePortBody, NicBody } from "../network-schemas";
 import { ApiError } from "../problem";
-import type { ApiContext } from "./context";
+import { hostTimeouts, type ApiContext } from "./context";
 import { allocateAddresses } from "./ipam";
 import { startOperation, type StartedOperation } from "./start-operation";
 
@@ -34,12 +36,12 @@ async function checkNetworkActive(tx: Prisma.TransactionClient, networkId: strin
  * A VM's NICs as port rows (ids, MACs, IPs chosen here, before any side effect), in interface order
  * from `firstIndex`. Returns their ids.
  */
-export async function recordNics(tx: Prisma.TransactionClient, vmId: string, nics: NicBody[], firstIndex = 0): Promise<string[]> {
+export async function recordNics(tx: Prisma.TransactionClient, vmId: string, nics: (NicBody & { portId?: string })[], firstIndex = 0): Promise<string[]> {
   const ids: string[] = [];
   for (const [i, nic] of nics.entries()) {
     await checkNetworkActive(tx, nic.networkId);
     await checkSecurityGroups(tx, nic.securityGroupIds);
-    const [address] = await allocateAddresses(tx, nic.networkId, [{ ip: nic.ip, owner: "VM" }]);
+    const [address] = await allocateAddresses(tx, nic.networkId, [{ ip: nic.ip, owner: "VM", portId: nic.portId }]);
     await tx.port.create({
       data: {
         id: address!.portId,
@@ -135,5 +137,52 @@ export async function updatePort(ctx: ApiContext, portId: string, securityGroupI
     workflowArgs: (operationId): [UpdatePortInput] => [{ operationId, portId, from: current.map((g) => g.securityGroupId).sort(), to: wanted }],
     summary: `Set the security groups of port ${portId}`,
     searchAttributes: [],
+  });
+}
+
+/** Hot-plugs a NIC: its port is recorded here (address, MAC) and attachNic makes it; the lock is the VM's. */
+export async function attachNic(ctx: ApiContext, vmId: string, nic: NicBody, user: string, idempotencyKey?: string): Promise<StartedOperation & { portId: string }> {
+  const vm = await ctx.prisma.vm.findUnique({ where: { id: vmId } });
+  if (!vm) throw new ApiError("NOT_FOUND", `VM ${vmId} does not exist`);
+  if (vm.state !== "RUNNING" && vm.state !== "STOPPED") throw new ApiError("CONFLICT", `VM ${vmId} is ${vm.state}; NICs are attached to RUNNING or STOPPED VMs`);
+  const portId = randomUUID();
+  const started = await startOperation(ctx, {
+    type: "attach-nic",
+    targetType: "vm",
+    targetId: vmId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: nic,
+    workflowType: "attachNic",
+    workflowArgs: (operationId): [NicInput] => [{ operationId, vmId, portId, timeouts: hostTimeouts(ctx) }],
+    summary: `Attach a NIC on network ${nic.networkId} to VM ${vm.name}`,
+    searchAttributes: [{ key: VM_ID, value: vmId }, ...(vm.hostId ? [{ key: HOST_ID, value: vm.hostId }] : [])],
+    inTransaction: async (tx) => {
+      const last = await tx.port.aggregate({ where: { vmId }, _max: { nicIndex: true } });
+      await recordNics(tx, vmId, [{ ...nic, portId }], (last._max.nicIndex ?? -1) + 1);
+    },
+  });
+  // A replayed request's port is the one its first request recorded: the operation's NIC, found by its workflow.
+  if (!started.replayed) return { ...started, portId };
+  const recorded = await ctx.prisma.port.findFirst({ where: { vmId, createdAt: { lte: started.operation.createdAt } }, orderBy: { createdAt: "desc" } });
+  return { ...started, portId: recorded?.id ?? portId };
+}
+
+export async function detachNic(ctx: ApiContext, vmId: string, portId: string, user: string, idempotencyKey?: string): Promise<StartedOperation> {
+  const port = await requirePort(ctx, portId);
+  if (port.vmId !== vmId) throw new ApiError("NOT_FOUND", `VM ${vmId} has no NIC ${portId}`);
+  if (await ctx.prisma.floatingIp.count({ where: { targetPortId: portId } })) throw new ApiError("CONFLICT", `a floating IP points at NIC ${portId}: move or free it first`);
+  const vm = await ctx.prisma.vm.findUniqueOrThrow({ where: { id: vmId } });
+  return startOperation(ctx, {
+    type: "detach-nic",
+    targetType: "vm",
+    targetId: vmId,
+    requestedBy: user,
+    idempotencyKey,
+    requestBody: { portId },
+    workflowType: "detachNic",
+    workflowArgs: (operationId): [NicInput] => [{ operationId, vmId, portId, timeouts: hostTimeouts(ctx) }],
+    summary: `Detach NIC ${portId} from VM ${vm.name}`,
+    searchAttributes: [{ key: VM_ID, value: vmId }, ...(vm.hostId ? [{ key: HOST_ID, value: vm.hostId }] : [])],
   });
 }
