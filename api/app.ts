@@ -11,6 +11,7 @@ import { poolRoutes } from "./routes/pools";
 import { volumeRoutes } from "./routes/volumes";
 import { refuseUnsafeText } from "./text-hygiene";
 import { networkRoutes, portRoutes } from "./routes/networks";
+import { securityGroupRoutes } from "./routes/security-groups";
 
 // Requests are small JSON documents; anything bigger is refused before it is parsed.
 const MAX_BODY = "64kb";
@@ -42,6 +43,7 @@ export function createApp(ctx: ApiContext, tokens: Map<string, string>): express
   v1.use("/volumes", volumeRoutes(ctx));
   v1.use("/networks", networkRoutes(ctx));
   v1.use("/ports", portRoutes(ctx));
+  v1.use("/security-groups", securityGroupRoutes(ctx));
   app.use("/v1", v1);
 
   app.use(notFoundHandler);

@@ -23,3 +23,6 @@ export { deletePort } from "./delete-port";
 export { updatePort } from "./update-port";
 export { attachNic } from "./attach-nic";
 export { detachNic } from "./detach-nic";
+export { createSecurityGroup } from "./create-security-group";
+export { deleteSecurityGroup } from "./delete-security-group";
+export { updateSecurityGroupRules } from "./update-security-group-rules";

@@ -8,6 +8,7 @@ import { createVmBootMediaActivities } from "./vm-boot-media";
 import { createPoolRecordActivities } from "./pools";
 import { createVolumeRecordActivities } from "./volumes";
 import { createNetworkRecordActivities } from "./networks";
+import { createSecurityGroupRecordActivities } from "./security-groups";
 
 /** Control-plane activities over PostgreSQL; the control-plane worker runs them as local activities. */
 export function createDatabaseActivities(prisma: PrismaClient, policy: PlacementPolicy & { secretsKey?: string }) {
@@ -21,6 +22,7 @@ export function createDatabaseActivities(prisma: PrismaClient, policy: Placement
     ...createPoolRecordActivities(prisma, policy),
     ...createVolumeRecordActivities(prisma),
     ...createNetworkRecordActivities(prisma),
+    ...createSecurityGroupRecordActivities(prisma),
   };
 }
 
