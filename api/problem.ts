@@ -6,6 +6,7 @@ import { withoutHostPaths } from "./public-message";
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   VALIDATION_FAILED: 400,
   INVALID_PATH: 400,
+  URL_NOT_ALLOWED: 400,
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
   CONFLICT: 409,
@@ -50,6 +51,7 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
   IDEMPOTENCY_KEY_REUSED: "This Idempotency-Key was used for a different request",
   PAYLOAD_TOO_LARGE: "The request body is too large",
   INVALID_PATH: "The path leaves the pool or is not allowed",
+  URL_NOT_ALLOWED: "Downloads may not reach this address",
   VOLUME_IN_USE: "The volume is in use",
   POOL_UNAVAILABLE: "No host can reach the pool now",
   ADDRESS_IN_USE: "The address is in use",

@@ -39,6 +39,8 @@ const controlPlaneSchema = z.object({
   apiPublicUrl: z.string().url().optional(),
   /** OVN's Northbound database (tcp:HOST:PORT or unix:PATH), which the control-plane worker writes. */
   ovnNbRemote: z.string().optional(),
+  /** Private networks and host names downloads may reach (common/fetch-policy.ts); the hosts' own list is the one enforced. */
+  fetchAllow: z.string().optional(),
 });
 
 export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 ** 3;
@@ -63,6 +65,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv = process.env):
     imageStagingDir: env.QX_IMAGE_STAGING_DIR,
     apiPublicUrl: env.QX_API_PUBLIC_URL,
     ovnNbRemote: env.QX_OVN_NB_REMOTE,
+    fetchAllow: env.QX_FETCH_ALLOW,
   });
 }
 
@@ -98,6 +101,8 @@ const hostSchema = z.object({
   ovnRundir: z.string().optional(),
   /** Provider networks, "physnet1:br-ext,physnet2:br-vlan": network name → OVS bridge. */
   ovnBridgeMappings: z.string().optional(),
+  /** Private networks and host names image downloads may reach (common/fetch-policy.ts), comma-separated. */
+  fetchAllow: z.string().optional(),
 });
 
 export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 2;
@@ -127,6 +132,7 @@ export function hostConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostWor
     ovsDatapathType: env.QX_OVS_DATAPATH_TYPE || undefined,
     ovnRundir: env.QX_OVN_RUNDIR || undefined,
     ovnBridgeMappings: env.QX_OVN_BRIDGE_MAPPINGS,
+    fetchAllow: env.QX_FETCH_ALLOW,
   });
 }
 

@@ -35,6 +35,8 @@ export const ERROR_CODES = [
   "COMMAND_TIMEOUT",
   // images
   "DOWNLOAD_FAILED",
+  /** The outbound fetch policy refuses the address (common/fetch-policy.ts). */
+  "URL_NOT_ALLOWED",
   "CHECKSUM_MISMATCH",
   "CONTENT_TOO_LARGE",
   "CONTENT_TYPE_MISMATCH",

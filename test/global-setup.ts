@@ -4,6 +4,7 @@ import path from "node:path";
 import { Client } from "pg";
 import { applyMigrations, startEmbeddedPostgres } from "../common/database";
 import { TEST_PORTS, testPaths } from "./support/test-env";
+import { createNamespaceNetwork, testNetwork } from "./support/test-network";
 
 /**
  * Starts the real services every test file shares: libvirtd, a Temporal dev server (fresh
@@ -16,6 +17,8 @@ export default async function globalSetup(): Promise<void> {
   const libvirtdWasRunning = spawnSync("pgrep", ["-x", "libvirtd"]).status === 0;
   execFileSync("bash", [path.join(root, "scripts/services/libvirtd.sh"), "start"], { stdio: "inherit" });
   (globalThis as { __qxStopLibvirtd?: boolean }).__qxStopLibvirtd = !libvirtdWasRunning;
+  // The namespace the tests' web servers listen in (test/support/test-network.ts).
+  createNamespaceNetwork(testNetwork());
 
   const temporalEnv = {
     ...process.env,

@@ -12,6 +12,7 @@ import path from "node:path";
 import { NativeConnection, Worker } from "@temporalio/worker";
 import { Client, Connection } from "@temporalio/client";
 import { createHostActivities, type HostActivities } from "../activities/host";
+import { DEFAULT_FETCH_POLICY } from "../activities/images/http-get";
 import { createPoolImageActivities } from "../activities/images/pool-images";
 import type { HostFacts } from "../activities/database/hosts";
 import { connectLibvirt } from "../activities/libvirt/libvirt-hypervisor";
@@ -28,6 +29,7 @@ import {
   type HostWorkerConfig,
 } from "../common/config";
 import { announceHostWorkflowId, monitorHostWorkflowId } from "../common/operations";
+import { parseFetchAllowList } from "../common/fetch-policy";
 import { parseSecretsKey } from "../common/sealed-secrets";
 import { hostDownloadQueue, hostTaskQueue } from "../common/task-queues";
 import { keepAliveHeartbeats } from "./keep-alive-heartbeats";
@@ -73,7 +75,10 @@ export async function createHostRuntime(config: HostWorkerConfig): Promise<HostR
   // Images need a directory on this host: for now the local pool's.
   const images = createPoolImageActivities(
     { [localPoolId(config.hostId)]: config.localPoolDir },
-    { heartbeatIntervalMs: config.imageHeartbeatIntervalMs ?? DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS },
+    {
+      heartbeatIntervalMs: config.imageHeartbeatIntervalMs ?? DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS,
+      fetchPolicy: { ...DEFAULT_FETCH_POLICY, allow: parseFetchAllowList(config.fetchAllow) },
+    },
   );
   const chassisConfig = chassisConfigOf(config);
   const chassis = chassisConfig && createChassis(config.hostId, chassisConfig);

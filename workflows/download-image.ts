@@ -16,6 +16,7 @@
  */
 import { ActivityCancellationType, ApplicationFailure, proxyActivities, upsertSearchAttributes } from "@temporalio/workflow";
 import type { HostActivities } from "../activities/host";
+import type { DownloadSource } from "../activities/images/download";
 import { HOST_ID } from "../common/search-attributes";
 import { hostDownloadQueue } from "../common/task-queues";
 import { database } from "./database-activities";
@@ -26,7 +27,7 @@ export interface DownloadImageInput {
   operationId: string;
   imageId: string;
   /** Where the bytes come from: the image's URL, or for an upload the API's one-time staging URL. */
-  url: string;
+  source: DownloadSource;
   /** The configured limit; the host lowers it to the pool's free space. */
   maxBytes: number;
   timeouts: HostCallTimeouts;
@@ -77,7 +78,7 @@ export async function downloadImage(input: DownloadImageInput): Promise<void> {
     const { checksumFile } = image;
     if (!expectedChecksum && checksumFile) {
       expectedChecksum = await saga.step("resolve-checksum", async () => {
-        const published = await host.fetchPublishedChecksum({ checksumFileUrl: checksumFile.url, fileUrl: input.url, algorithm: checksumFile.algorithm });
+        const published = await host.fetchPublishedChecksum({ checksumFileUrl: checksumFile.url, fileUrl: input.source.url, algorithm: checksumFile.algorithm });
         await database.imageChecksumResolved({ imageId, checksum: published });
         return published;
       });
@@ -89,7 +90,7 @@ export async function downloadImage(input: DownloadImageInput): Promise<void> {
       () =>
         downloads.downloadImageToPool({
           ...target,
-          url: input.url,
+          source: input.source,
           kind: image.kind,
           maxBytes: input.maxBytes,
           ...(expectedChecksum ? { expectedChecksum } : {}),

@@ -12,7 +12,7 @@ import { readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { permanentFailure, transientFailure } from "../../common/errors";
 import { PROBE_BYTES, type ImageFormat, type ImageKind } from "./content-type";
 import { fsyncPath } from "./fsync";
-import { parseDownloadUrl } from "./http-get";
+import { DEFAULT_FETCH_POLICY, parseDownloadUrl, type FetchPolicy, type FetchTarget } from "./http-get";
 import { imageFiles, removeIntermediateFiles, type ImageFiles } from "./image-files";
 import { hashFile, PartialFile, type ChecksumAlgorithm } from "./partial-file";
 import { ProgressHeartbeat, resumePointOf } from "./progress";
@@ -26,9 +26,16 @@ export interface ImageChecksum {
   value: string;
 }
 
+/**
+ * Where an image's bytes come from: a URL a user or the catalog named (fetched under the host's
+ * fetch policy), or the control plane's staging URL of an upload (trusted configuration; see
+ * FetchTarget in http-get.ts).
+ */
+export type DownloadSource = { kind: "url"; url: string } | { kind: "staged-upload"; url: string };
+
 export interface DownloadImageInput {
   imageId: string;
-  url: string;
+  source: DownloadSource;
   /** Absolute directory of the pool. */
   targetDir: string;
   expectedChecksum?: ImageChecksum;
@@ -56,6 +63,8 @@ export interface ImageDownloadDeps {
   /** qemu-img convert of a multi-GiB raw image can take many minutes on a slow pool. */
   convertTimeoutMs: number;
   userAgent: string;
+  /** What user URLs may reach (QX_FETCH_ALLOW and the fixed rules of common/fetch-policy.ts). */
+  fetchPolicy: FetchPolicy;
 }
 
 const DEFAULT_DEPS: ImageDownloadDeps = {
@@ -63,6 +72,7 @@ const DEFAULT_DEPS: ImageDownloadDeps = {
   idleTimeoutMs: 60_000,
   convertTimeoutMs: 2 * 60 * 60_000,
   userAgent: "quantix-orchestrator/image-download",
+  fetchPolicy: DEFAULT_FETCH_POLICY,
 };
 
 const HEX_LENGTH: Record<ChecksumAlgorithm, number> = { sha256: 64, sha512: 128 };
@@ -76,7 +86,8 @@ function validateInput(input: DownloadImageInput): URL {
   if (expected && !(Object.hasOwn(HEX_LENGTH, expected.algorithm) && new RegExp(`^[0-9a-fA-F]{${HEX_LENGTH[expected.algorithm]}}$`).test(expected.value))) {
     throw permanentFailure("VALIDATION_FAILED", `expectedChecksum is not a hex ${expected.algorithm} digest`);
   }
-  return parseDownloadUrl(input.url);
+  if (input.source?.kind !== "url" && input.source?.kind !== "staged-upload") throw permanentFailure("VALIDATION_FAILED", "unknown download source");
+  return parseDownloadUrl(input.source.url);
 }
 
 async function assertPoolDir(dir: string): Promise<void> {
@@ -117,6 +128,8 @@ function sameChecksum(a: ImageChecksum, b: ImageChecksum): boolean {
 
 export function createImageDownloadActivities(overrides: Partial<ImageDownloadDeps> = {}) {
   const deps: ImageDownloadDeps = { ...DEFAULT_DEPS, ...overrides };
+  const fetchTarget = (source: DownloadSource): FetchTarget =>
+    source.kind === "staged-upload" ? { kind: "control-plane" } : { kind: "policy", policy: deps.fetchPolicy };
 
   /** The finished image of an earlier attempt or run, if there is one (idempotency). */
   async function findFinished(input: DownloadImageInput, files: ImageFiles, signal: AbortSignal): Promise<DownloadedImage | null> {
@@ -208,6 +221,7 @@ export function createImageDownloadActivities(overrides: Partial<ImageDownloadDe
           progress,
           userAgent: deps.userAgent,
           idleTimeoutMs: deps.idleTimeoutMs,
+          target: fetchTarget(input.source),
         });
         checksum = { algorithm, value: await file.digest() };
       } finally {

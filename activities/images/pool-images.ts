@@ -10,9 +10,10 @@ import { confinePath } from "../../common/confine-path";
 import { permanentFailure, transientFailure } from "../../common/errors";
 import { buildSeedIso, removeSeedIso, type BuildSeedIsoInput } from "./cloud-init";
 import type { ImageKind } from "./content-type";
-import { createImageDownloadActivities, type DownloadedImage, type ImageChecksum, type ImageDownloadDeps } from "./download";
+import { createImageDownloadActivities, type DownloadedImage, type DownloadSource, type ImageChecksum, type ImageDownloadDeps } from "./download";
 import { imageFiles, removeIntermediateFiles } from "./image-files";
-import { fetchPublishedChecksum } from "./published-checksum";
+import { DEFAULT_FETCH_POLICY } from "./http-get";
+import { createPublishedChecksumFetcher } from "./published-checksum";
 import { assertSafeFileName } from "./safe-name";
 import { SEEDS_DIR } from "../storage/qcow2-file-pool";
 
@@ -21,7 +22,7 @@ const IMAGES_DIR = "images";
 export interface PoolImageDownload {
   imageId: string;
   poolId: string;
-  url: string;
+  source: DownloadSource;
   kind: ImageKind;
   expectedChecksum?: ImageChecksum;
   /** The configured limit; the pool's free space may lower it. */
@@ -40,6 +41,7 @@ export interface ImageStore {
 
 export function createPoolImageActivities(poolDirs: Record<string, string>, downloadDeps: Partial<ImageDownloadDeps> = {}) {
   const downloads = createImageDownloadActivities(downloadDeps);
+  const fetchPublishedChecksum = createPublishedChecksumFetcher(downloadDeps.fetchPolicy ?? DEFAULT_FETCH_POLICY);
 
   function poolRoot(poolId: string): string {
     const root = poolDirs[poolId];
@@ -78,9 +80,9 @@ export function createPoolImageActivities(poolDirs: Record<string, string>, down
     async downloadImageToPool(input: PoolImageDownload): Promise<PoolImage> {
       assertSafeFileName("imageId", input.imageId);
       const dir = await subdir(input.poolId, IMAGES_DIR);
-      const { imageId, url, kind, expectedChecksum } = input;
+      const { imageId, source, kind, expectedChecksum } = input;
       const maxBytes = await roomFor(dir, imageId, input.maxBytes);
-      const image = await downloads.downloadImage({ imageId, url, kind, maxBytes, targetDir: dir, ...(expectedChecksum ? { expectedChecksum } : {}) });
+      const image = await downloads.downloadImage({ imageId, source, kind, maxBytes, targetDir: dir, ...(expectedChecksum ? { expectedChecksum } : {}) });
       return { ...image, path: path.posix.join(IMAGES_DIR, path.basename(image.path)) };
     },
 

@@ -6,7 +6,7 @@
  */
 import { Context } from "@temporalio/activity";
 import { permanentFailure, transientFailure } from "../../common/errors";
-import { displayUrl, httpGet, parseDownloadUrl } from "./http-get";
+import { displayUrl, httpGet, parseDownloadUrl, type FetchPolicy } from "./http-get";
 import type { ChecksumAlgorithm } from "./partial-file";
 import type { ImageChecksum } from "./download";
 
@@ -37,8 +37,14 @@ export function findChecksum(sums: string, fileName: string, algorithm: Checksum
   return null;
 }
 
-async function readSmallBody(url: URL, signal: AbortSignal): Promise<string> {
-  const { response, url: finalUrl } = await httpGet(url, { headers: { "accept-encoding": "identity" }, signal, idleTimeoutMs: IDLE_TIMEOUT_MS, maxRedirects: 5 });
+async function readSmallBody(url: URL, signal: AbortSignal, policy: FetchPolicy): Promise<string> {
+  const { response, url: finalUrl } = await httpGet(url, {
+    headers: { "accept-encoding": "identity" },
+    signal,
+    idleTimeoutMs: IDLE_TIMEOUT_MS,
+    maxRedirects: 5,
+    target: { kind: "policy", policy },
+  });
   const status = response.statusCode ?? 0;
   if (status !== 200) {
     response.destroy();
@@ -58,11 +64,14 @@ async function readSmallBody(url: URL, signal: AbortSignal): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-export async function fetchPublishedChecksum(input: PublishedChecksumInput): Promise<ImageChecksum> {
-  const sumsUrl = parseDownloadUrl(input.checksumFileUrl);
-  const fileName = decodeURIComponent(parseDownloadUrl(input.fileUrl).pathname.split("/").pop() ?? "");
-  const sums = await readSmallBody(sumsUrl, Context.current().cancellationSignal);
-  const value = findChecksum(sums, fileName, input.algorithm);
-  if (!value) throw permanentFailure("VALIDATION_FAILED", `${displayUrl(sumsUrl)} lists no ${input.algorithm} digest for ${fileName}`);
-  return { algorithm: input.algorithm, value };
+/** The activity, over this host's fetch policy: a sums file is fetched like any download. */
+export function createPublishedChecksumFetcher(policy: FetchPolicy) {
+  return async function fetchPublishedChecksum(input: PublishedChecksumInput): Promise<ImageChecksum> {
+    const sumsUrl = parseDownloadUrl(input.checksumFileUrl);
+    const fileName = decodeURIComponent(parseDownloadUrl(input.fileUrl).pathname.split("/").pop() ?? "");
+    const sums = await readSmallBody(sumsUrl, Context.current().cancellationSignal, policy);
+    const value = findChecksum(sums, fileName, input.algorithm);
+    if (!value) throw permanentFailure("VALIDATION_FAILED", `${displayUrl(sumsUrl)} lists no ${input.algorithm} digest for ${fileName}`);
+    return { algorithm: input.algorithm, value };
+  };
 }

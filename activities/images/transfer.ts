@@ -3,7 +3,7 @@ import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { permanentFailure, transientFailure } from "../../common/errors";
 import { detectFormat, type ImageFormat, type ImageKind } from "./content-type";
-import { displayUrl, httpGet } from "./http-get";
+import { displayUrl, httpGet, type FetchTarget } from "./http-get";
 import type { PartialFile } from "./partial-file";
 import type { ProgressHeartbeat, ProgressState } from "./progress";
 
@@ -17,6 +17,7 @@ export interface TransferOptions {
   progress: ProgressHeartbeat;
   userAgent: string;
   idleTimeoutMs: number;
+  target: FetchTarget;
 }
 
 const MAX_REDIRECTS = 5;
@@ -63,7 +64,7 @@ function assertStatus(response: IncomingMessage, expected: number, url: URL): vo
 async function openResponse(file: PartialFile, options: TransferOptions) {
   const baseHeaders = { "user-agent": options.userAgent, "accept-encoding": "identity" };
   const get = (headers: Record<string, string>) =>
-    httpGet(options.url, { headers, signal: options.signal, idleTimeoutMs: options.idleTimeoutMs, maxRedirects: MAX_REDIRECTS });
+    httpGet(options.url, { headers, signal: options.signal, idleTimeoutMs: options.idleTimeoutMs, maxRedirects: MAX_REDIRECTS, target: options.target });
   const resumeFrom = file.size;
   if (resumeFrom === 0) {
     const { response, url } = await get(baseHeaders);

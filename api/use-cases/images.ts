@@ -2,7 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { Image, Prisma } from "@prisma/client";
 import type { DownloadProgress } from "../../activities/images/progress";
+import type { DownloadSource } from "../../activities/images/download";
 import { DEFAULT_MAX_IMAGE_BYTES } from "../../common/config";
+import { parseFetchAllowList, refusedBeforeResolving } from "../../common/fetch-policy";
 import { loadImageCatalog, type ImageCatalogEntry } from "../../common/image-catalog";
 import { HOST_ID } from "../../common/search-attributes";
 import type { DeleteImageInput } from "../../workflows/delete-image";
@@ -67,9 +69,20 @@ async function imageRow(ctx: ApiContext, imageId: string, body: CreateImageBody)
   };
 }
 
+/**
+ * A URL whose host is an address the fetch policy refuses whatever DNS says (a literal loopback,
+ * link-local or unlisted private address, `localhost`) is refused before anything is recorded. A
+ * name is judged by the host that downloads, after it resolves it, and again at every redirect.
+ */
+function refuseUnreachable(ctx: ApiContext, url: string): void {
+  if (refusedBeforeResolving(new URL(url), parseFetchAllowList(ctx.config.fetchAllow))) {
+    throw new ApiError("URL_NOT_ALLOWED", `${new URL(url).hostname} is not an address downloads may reach (loopback, link-local, multicast and private addresses are refused unless QX_FETCH_ALLOW lists them)`);
+  }
+}
+
 function startDownload(
   ctx: ApiContext,
-  request: { imageId: string; url: string; name: string; user: string; idempotencyKey?: string; requestBody: unknown },
+  request: { imageId: string; source: DownloadSource; name: string; user: string; idempotencyKey?: string; requestBody: unknown },
   inTransaction?: (tx: Prisma.TransactionClient) => Promise<void>,
 ): Promise<StartedOperation> {
   return startOperation(ctx, {
@@ -81,7 +94,7 @@ function startDownload(
     requestBody: request.requestBody,
     workflowType: "downloadImage",
     workflowArgs: (operationId): [DownloadImageInput] => [
-      { operationId, imageId: request.imageId, url: request.url, maxBytes: maxImageBytes(ctx), timeouts: hostTimeouts(ctx) },
+      { operationId, imageId: request.imageId, source: request.source, maxBytes: maxImageBytes(ctx), timeouts: hostTimeouts(ctx) },
     ],
     summary: `Download image ${request.name}`,
     searchAttributes: [],
@@ -105,7 +118,9 @@ export async function createImage(ctx: ApiContext, body: CreateImageBody, user: 
     });
     return { imageId, image };
   }
-  const started = await startDownload(ctx, { imageId, url: row.sourceUrl as string, name: row.name, user, idempotencyKey, requestBody: body }, async (tx) => {
+  const url = row.sourceUrl as string;
+  refuseUnreachable(ctx, url);
+  const started = await startDownload(ctx, { imageId, source: { kind: "url", url }, name: row.name, user, idempotencyKey, requestBody: body }, async (tx) => {
     await requireImagePool(tx, body.poolId);
     await tx.image.create({ data: row });
   });
@@ -121,7 +136,8 @@ export async function uploadImageContent(ctx: ApiContext, imageId: string, body:
   await sweepStagedUploads(ctx);
   const { token, hash } = await stageUpload(ctx, imageId, body, declaredLength, maxImageBytes(ctx));
   try {
-    return await startDownload(ctx, { imageId, url: stagedUploadUrl(ctx, imageId, token), name: image.name, user, requestBody: { upload: imageId } }, async (tx) => {
+    const source = { kind: "staged-upload" as const, url: stagedUploadUrl(ctx, imageId, token) };
+    return await startDownload(ctx, { imageId, source, name: image.name, user, requestBody: { upload: imageId } }, async (tx) => {
       await tx.image.update({ where: { id: imageId }, data: { uploadTokenHash: hash } });
     });
   } catch (err) {

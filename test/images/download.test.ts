@@ -7,12 +7,17 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import path from "node:path";
 import { createImageDownloadActivities, type DownloadImageInput } from "../../activities/images/download";
 import type { DownloadProgress } from "../../activities/images/progress";
+import { DEFAULT_FETCH_POLICY } from "../../activities/images/http-get";
+import { parseFetchAllowList } from "../../common/fetch-policy";
+import { testNetwork } from "../support/test-network";
 import { ImageServer } from "./image-server";
 
 const MiB = 1024 * 1024;
 /** The failures are the point of most tests: no "Activity failed" warnings for each. */
 const quietLogger = new DefaultLogger("ERROR");
-const activities = createImageDownloadActivities({ heartbeatIntervalMs: 50, idleTimeoutMs: 5_000 });
+/** The fetch policy of a host whose operator admitted the test web server's network (test-network.ts). */
+const fetchPolicy = { ...DEFAULT_FETCH_POLICY, allow: parseFetchAllowList(testNetwork().cidr) };
+const activities = createImageDownloadActivities({ heartbeatIntervalMs: 50, idleTimeoutMs: 5_000, fetchPolicy });
 
 let root: string;
 let fixtures: string;
@@ -76,11 +81,11 @@ interface Run {
   result: ReturnType<typeof activities.downloadImage>;
 }
 
-function download(overrides: Partial<DownloadImageInput> & { url: string }, heartbeatDetails?: DownloadProgress): Run {
+function download({ url, ...overrides }: Partial<Omit<DownloadImageInput, "source">> & { url: string }, heartbeatDetails?: DownloadProgress): Run {
   const env = new MockActivityEnvironment(heartbeatDetails ? { heartbeatDetails } : {}, { logger: quietLogger });
   const heartbeats: DownloadProgress[] = [];
   env.on("heartbeat", (d: DownloadProgress) => heartbeats.push(d));
-  const input: DownloadImageInput = { imageId: "img-1", targetDir: pool, kind: "disk", maxBytes: 1024 * MiB, ...overrides };
+  const input: DownloadImageInput = { imageId: "img-1", targetDir: pool, kind: "disk", maxBytes: 1024 * MiB, source: { kind: "url", url }, ...overrides };
   return { env, heartbeats, result: env.run(activities.downloadImage, input) };
 }
 

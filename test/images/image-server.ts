@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { listenInNamespace, testNetwork } from "../support/test-network";
 
 /** How the test server answers one path: a real HTTP server with the failure modes mirrors have. */
 export interface ImageRoute {
@@ -38,8 +39,9 @@ export class ImageServer {
   private readonly served = new Map<string, number>();
   private readonly server = http.createServer((req, res) => void this.handle(req, res));
 
+  /** Listens in the test network's namespace: downloads reach it only through the fetch policy's allow-list. */
   async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    await listenInNamespace(testNetwork(), this.server);
   }
 
   async stop(): Promise<void> {
@@ -48,7 +50,7 @@ export class ImageServer {
   }
 
   url(path: string): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}${path}`;
+    return `http://${testNetwork().namespaceAddress}:${(this.server.address() as AddressInfo).port}${path}`;
   }
 
   route(path: string, route: ImageRoute): void {

@@ -14,6 +14,7 @@ import { apiClient, domainState, removeDomains, TEST_TOKEN, TEST_USER, type ApiC
 import { RealProcess } from "./processes";
 import { createTestDatabase } from "./test-database";
 import { TEST_TEMPORAL_ADDRESS, testPaths } from "./test-env";
+import { testNetwork } from "./test-network";
 
 /**
  * A whole Quantix system of real processes, as run-system runs it: the control-plane worker
@@ -104,6 +105,7 @@ export async function startProcessSystem(options: ProcessSystemOptions = {}): Pr
     QX_SECRETS_KEY: secretsKey,
     QX_HOST_SCHEDULE_TO_START_MS: String(options.hostScheduleToStartMs ?? 30_000),
     QX_POOL_STALE_AFTER_MS: "60000",
+    QX_FETCH_ALLOW: testNetwork().cidr,
     ...options.env,
   };
 

@@ -21,6 +21,7 @@ import { createNetworkActivities, type NetworkActivities } from "../../activitie
 import { createNorthbound } from "../../activities/ovn/northbound";
 import { createOvsdbClient } from "../../activities/ovn/ovsdb-client";
 import type { OvnStack } from "./ovn";
+import { testNetwork } from "./test-network";
 
 export { TEST_TOKEN, TEST_USER };
 /** Seals pool secrets between the test control plane and its hosts, as QX_SECRETS_KEY does. */
@@ -134,6 +135,8 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     maxImageBytes: options.maxImageBytes,
     imageStagingDir: path.join(testPaths.dataDir, `test-system-${suffix}`, "staging"),
     ovnNbRemote: options.ovn?.stack.nbRemote,
+    // The test web servers' network is a private one: admitted as an operator admits a mirror.
+    fetchAllow: testNetwork().cidr,
   };
   const prisma = createPrismaClient(databaseUrl);
   const nativeConnection = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
@@ -178,6 +181,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       stateDir: path.join(workDir, id, "state"),
       poolReportIntervalMs: options.poolReportIntervalMs ?? 2_000,
       imageHeartbeatIntervalMs: options.imageHeartbeatIntervalMs ?? 250,
+      fetchAllow: testNetwork().cidr,
       secretsKey: TEST_SECRETS_KEY,
       ...(chassis
         ? {

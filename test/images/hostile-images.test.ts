@@ -1,0 +1,109 @@
+import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { expectNoFailedUndo } from "../support/assertions";
+import { startTestSystem, type TestHost, type TestSystem } from "../support/system";
+import { ImageServer } from "./image-server";
+
+/**
+ * The image library through the API under hostile use by a user with a valid token (issue 13),
+ * on the real system: the test web server (test/support/test-network.ts) playing slow, redirecting,
+ * credential-checking and lying mirrors. Each test checks the refusal or outcome and that nothing
+ * is left: pool files, staged files, rows, history text.
+ */
+const MiB = 1024 * 1024;
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+let system: TestSystem;
+let host: TestHost;
+let root: string;
+let iso: Buffer;
+const server = new ImageServer();
+
+beforeAll(async () => {
+  root = mkdtempSync(path.join(__dirname, "../../.data/test-hostile-images-"));
+  mkdirSync(path.join(root, "content"));
+  writeFileSync(path.join(root, "content", "payload.bin"), randomBytes(MiB));
+  execFileSync("genisoimage", ["-quiet", "-o", path.join(root, "small.iso"), "-V", "HOSTILE", path.join(root, "content")]);
+  iso = readFileSync(path.join(root, "small.iso"));
+  await server.start();
+  system = await startTestSystem({ imageHeartbeatIntervalMs: 100 });
+  host = system.hosts[0]!;
+});
+
+afterAll(async () => {
+  await system?.shutdown();
+  await server.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const imagesDir = () => path.join(host.poolDir, "images");
+const poolFilesOf = (imageId: string) => (existsSync(imagesDir()) ? readdirSync(imagesDir()).filter((f) => f.includes(imageId)) : []);
+
+function urlImage(url: string, extra: Record<string, unknown> = {}) {
+  return system.request("POST", "/v1/images", { source: "url", url, name: "hostile", kind: "iso", poolId: host.poolId, ...extra });
+}
+
+/** Posts a URL image, waits for its download to end; the operation and the image as the API shows them. */
+async function downloaded(url: string, extra: Record<string, unknown> = {}) {
+  const res = await urlImage(url, extra);
+  expect(res.status).toBe(202);
+  const op = await system.waitForOperation(res.body.operationId);
+  const image = (await system.request("GET", `/v1/images/${res.body.imageId}`)).body;
+  return { imageId: res.body.imageId as string, op, image };
+}
+
+describe("1. outbound fetch policy", () => {
+  test.each([
+    ["the Temporal UI on loopback", "http://127.0.0.1:8233/namespaces/default/workflows"],
+    ["the API itself", () => `${system.api.url}/v1/images`],
+    ["[::1]", "http://[::1]:8080/x.iso"],
+    ["IPv4-mapped loopback", "http://[::ffff:127.0.0.1]/x.iso"],
+    ["a loopback address written as a number", "http://2130706433/x.iso"],
+    ["localhost", "http://localhost:8233/"],
+    ["the metadata service", "http://169.254.169.254/latest/meta-data/iam/security-credentials/"],
+    ["a link-local IPv6 address", "http://[fe80::1]/x.iso"],
+    ["a private network the operator did not list", "http://192.168.0.10/x.iso"],
+  ])("a URL naming %s is 400 URL_NOT_ALLOWED and records nothing", async (_what, url) => {
+    const res = await urlImage(typeof url === "function" ? url() : url);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: "URL_NOT_ALLOWED" });
+    expect(await system.prisma.image.count()).toBe(0);
+    expect(await system.prisma.operation.count()).toBe(0);
+  });
+
+  test.each([
+    ["the API itself", () => `${system.api.url}/v1/images`],
+    ["the metadata service", () => "http://169.254.169.254/latest/meta-data/"],
+    ["[::1]", () => "http://[::1]:8233/"],
+  ])("a mirror redirecting to %s: the download fails URL_NOT_ALLOWED at the hop, nothing in the pool", async (what, target) => {
+    const route = `/redirect-${what.replace(/\W+/g, "-")}.iso`;
+    server.route(route, { body: Buffer.alloc(0), redirectTo: target() });
+    const { imageId, op, image } = await downloaded(server.url(route));
+    expect(op).toMatchObject({ state: "FAILED", error: { code: "URL_NOT_ALLOWED" } });
+    expect(op.steps.find((s: { state: string }) => s.state === "FAILED")).toMatchObject({ name: "download" });
+    expectNoFailedUndo(op);
+    expect(image).toMatchObject({ status: "FAILED", error: { code: "URL_NOT_ALLOWED" }, path: null });
+    expect(poolFilesOf(imageId)).toEqual([]);
+  });
+
+  test("a closed port fails fast and permanently, not after minutes of retries", async () => {
+    const started = Date.now();
+    // Port 9 (discard) of the test network's address: nothing listens there.
+    const { op } = await downloaded(`http://${new URL(server.url("/")).hostname}:9/x.iso`);
+    expect(op).toMatchObject({ state: "FAILED", error: { code: "DOWNLOAD_FAILED", message: expect.stringMatching(/^could not connect to http:\/\/[\d.]+:9$/) } });
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  test("the allow-listed mirror works, and so does an upload (the control plane's own URL, on loopback)", async () => {
+    server.route("/fine.iso", { body: iso });
+    const { image } = await downloaded(server.url("/fine.iso"), { checksum: { algorithm: "sha256", value: sha256(iso) } });
+    expect(image).toMatchObject({ status: "READY", sizeBytes: iso.length });
+    const created = await system.request("POST", "/v1/images", { source: "upload", name: "up", kind: "iso", poolId: host.poolId });
+    const res = await fetch(`${system.api.url}/v1/images/${created.body.id}/content`, { method: "PUT", headers: { authorization: "Bearer test-token" }, body: iso });
+    expect(res.status).toBe(202);
+    const { operationId } = (await res.json()) as { operationId: string };
+    expect(await system.waitForOperation(operationId)).toMatchObject({ state: "COMPLETED" });
+  });
+});
