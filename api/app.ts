@@ -12,6 +12,7 @@ import { volumeRoutes } from "./routes/volumes";
 import { refuseUnsafeText } from "./text-hygiene";
 import { networkRoutes, portRoutes } from "./routes/networks";
 import { securityGroupRoutes } from "./routes/security-groups";
+import { floatingIpRoutes, routerRoutes } from "./routes/routers";
 
 // Requests are small JSON documents; anything bigger is refused before it is parsed.
 const MAX_BODY = "64kb";
@@ -44,6 +45,8 @@ export function createApp(ctx: ApiContext, tokens: Map<string, string>): express
   v1.use("/networks", networkRoutes(ctx));
   v1.use("/ports", portRoutes(ctx));
   v1.use("/security-groups", securityGroupRoutes(ctx));
+  v1.use("/routers", routerRoutes(ctx));
+  v1.use("/floating-ips", floatingIpRoutes(ctx));
   app.use("/v1", v1);
 
   app.use(notFoundHandler);

@@ -9,6 +9,7 @@ import { createPoolRecordActivities } from "./pools";
 import { createVolumeRecordActivities } from "./volumes";
 import { createNetworkRecordActivities } from "./networks";
 import { createSecurityGroupRecordActivities } from "./security-groups";
+import { createRouterRecordActivities } from "./routers";
 
 /** Control-plane activities over PostgreSQL; the control-plane worker runs them as local activities. */
 export function createDatabaseActivities(prisma: PrismaClient, policy: PlacementPolicy & { secretsKey?: string }) {
@@ -23,6 +24,7 @@ export function createDatabaseActivities(prisma: PrismaClient, policy: Placement
     ...createVolumeRecordActivities(prisma),
     ...createNetworkRecordActivities(prisma),
     ...createSecurityGroupRecordActivities(prisma),
+    ...createRouterRecordActivities(prisma, policy),
   };
 }
 

@@ -6,7 +6,7 @@
 import { permanentFailure, transientFailure } from "../../common/errors";
 import type { Northbound } from "./northbound";
 import { OvsdbConnectionError, OvsdbTransactionError } from "./ovsdb-client";
-import type { NetworkSpec, PortSpec, RouterSpec, SecurityGroupSpec } from "./specs";
+import type { FloatingIpMove, NetworkSpec, PortSpec, RouterSpec, SecurityGroupSpec } from "./specs";
 import { createSecurityGroupWriter } from "./security-groups";
 import { createRouterWriter } from "./routers";
 
@@ -38,6 +38,12 @@ export function createNetworkActivities(nb: Northbound) {
     /** Writes routers as given (their legs, SNAT, floating IPs) and removes others, all in one transaction. */
     nbSyncRouters: (input: { routers: RouterSpec[]; removed: string[] }) =>
       typed(`write routers ${[...input.routers.map((r) => r.id), ...input.removed].join(", ")}`, () => routers.sync(input.routers, input.removed)),
+    /** Deletes routers (with their ports, routes, NAT rules) and their switch-side patch ports. */
+    nbDeleteRouter: (routerId: string) => typed(`delete router ${routerId}`, () => routers.sync([], [routerId])),
+    /** A floating IP's NAT rule from one router (or none) to another (or none), atomically. */
+    nbMoveFloatingIp: (move: FloatingIpMove) => typed(`move floating IP ${move.floatingIpId}`, () => routers.moveFloatingIp(move)),
+    /** The undo of a move: the same transaction, back (an activity of its own, as a failed move and its undo are two things). */
+    nbRestoreFloatingIp: (move: FloatingIpMove) => typed(`put floating IP ${move.floatingIpId} back`, () => routers.moveFloatingIp(move)),
   };
 }
 

@@ -1,16 +1,17 @@
 /**
  * Routers as OVN logical routers. A router is written whole from its spec: its legs (router ports
  * with their switch-side patch ports), the gateway leg bound to gateway chassis (a distributed
- * gateway port: where SNAT and floating IPs happen), the default route, and every NAT rule. Several
- * routers are written in one transaction, so a floating IP that moves from one router's VM to
- * another's never exists twice or not at all. Existing router rows are changed by compare-and-swap
- * (a `wait` on what was read), so a concurrent writer makes the transaction fail, not mix.
+ * gateway port: where SNAT and floating IPs happen), the default route and its SNAT rules. Floating
+ * IPs' NAT rules belong to the floating IPs: a router write keeps them, and moveFloatingIp deletes
+ * one router's rule and inserts the other's in one transaction, so a floating IP that moves never
+ * exists twice or not at all. Router rows are changed by compare-and-swap (a `wait` on what was
+ * read): a concurrent writer makes the transaction fail and be recomputed, never mix.
  */
 import { intToIp, ipToInt } from "../../common/ipv4";
-import { map, namedUuid, set, uuid, OvsdbTransactionError, type OvsdbOperation, type OvsdbRow } from "./ovsdb-client";
+import { map, mapEntries, namedUuid, set, uuid, OvsdbTransactionError, type OvsdbOperation, type OvsdbRow } from "./ovsdb-client";
 import { ownedIds, routerName, routerPortName, switchName } from "./nb-names";
 import { byExternalId, byName, guard, type Northbound } from "./northbound";
-import type { RouterLegSpec, RouterSpec } from "./specs";
+import type { FloatingIpMove, RouterLegSpec, RouterSpec } from "./specs";
 
 const uuidOf = (row: OvsdbRow) => (row._uuid as [string, string])[1];
 
@@ -19,15 +20,17 @@ function networkCidr(leg: RouterLegSpec): string {
   return `${intToIp(Math.floor(ipToInt(leg.ip) / size) * size)}/${leg.prefixLength}`;
 }
 
-function natRows(router: RouterSpec): OvsdbRow[] {
-  if (!router.gateway) return [];
-  const ids = (extra: Record<string, string>) => map(ownedIds({ "qx-router-id": router.id, ...extra }));
-  const snat = router.snat
-    ? router.interfaces.map((leg) => ({ type: "snat", external_ip: router.gateway!.ip, logical_ip: networkCidr(leg), external_ids: ids({ "qx-port-id": leg.portId }) }))
-    : [];
-  const floating = router.floatingIps.map((fip) => ({ type: "dnat_and_snat", external_ip: fip.externalIp, logical_ip: fip.logicalIp, external_ids: ids({ "qx-floating-ip-id": fip.id }) }));
-  return [...snat, ...floating];
+function snatRows(router: RouterSpec): OvsdbRow[] {
+  if (!router.gateway || !router.snat) return [];
+  return router.interfaces.map((leg) => ({
+    type: "snat",
+    external_ip: router.gateway!.ip,
+    logical_ip: networkCidr(leg),
+    external_ids: map(ownedIds({ "qx-router-id": router.id, "qx-port-id": leg.portId })),
+  }));
 }
+
+const FLOATING_KEY = "qx-floating-ip-id";
 
 export function createRouterWriter(nb: Northbound) {
   async function sync(routers: RouterSpec[], removed: string[], attempt = 0): Promise<void> {
@@ -80,11 +83,15 @@ export function createRouterWriter(nb: Northbound) {
         });
         return namedUuid(lrp);
       });
-      const natRefs = natRows(router).map((row) => {
-        const nat = name("nat");
-        operations.push({ op: "insert", table: "NAT", "uuid-name": nat, row });
-        return namedUuid(nat);
-      });
+      const floating = current ? (await nb.select("NAT", byExternalId("qx-router-id", router.id), ["_uuid", "external_ids"])).filter((r) => mapEntries(r.external_ids)[FLOATING_KEY]) : [];
+      const natRefs = [
+        ...floating.map((r) => uuid(uuidOf(r))),
+        ...snatRows(router).map((row) => {
+          const nat = name("nat");
+          operations.push({ op: "insert", table: "NAT", "uuid-name": nat, row });
+          return namedUuid(nat);
+        }),
+      ];
       const routeRefs = router.gateway
         ? [(() => {
             const route = name("route");
@@ -94,7 +101,7 @@ export function createRouterWriter(nb: Northbound) {
         : [];
       const row = { ports: set(portRefs), nat: set(natRefs), static_routes: set(routeRefs) };
       if (current) {
-        // Compare-and-swap on what was read; NAT rules and routes are replaced whole (the old ones
+        // Compare-and-swap on what was read; SNAT rules and routes are replaced whole (the old ones
         // are children of the router and go when it stops referring to them).
         operations.push({ op: "wait", table: "Logical_Router", where: byName(lrName), columns: ["ports", "nat", "static_routes"], until: "==", rows: [{ ports: current.ports!, nat: current.nat!, static_routes: current.static_routes! }], timeout: 0 });
         operations.push({ op: "update", table: "Logical_Router", where: byName(lrName), row });
@@ -140,6 +147,35 @@ export function createRouterWriter(nb: Northbound) {
       throw err;
     }
   }
-  return { sync };
+  /** Moves a floating IP's NAT rule between routers (or in, or out) in one transaction. Idempotent. */
+  async function moveFloatingIp(move: FloatingIpMove): Promise<void> {
+    const operations: OvsdbOperation[] = [];
+    const existing = await nb.select("NAT", byExternalId(FLOATING_KEY, move.floatingIpId), ["_uuid", "external_ids", "logical_ip"]);
+    const target = move.to;
+    const inPlace = (row: OvsdbRow) => target && mapEntries(row.external_ids)["qx-router-id"] === target.routerId && row.logical_ip === target.logicalIp;
+    if (existing.length === 1 && inPlace(existing[0]!)) return; // an earlier attempt committed
+    for (const row of existing) {
+      const ref = uuid(uuidOf(row));
+      operations.push({ op: "mutate", table: "Logical_Router", where: [["nat", "includes", ref]], mutations: [["nat", "delete", set([ref])]] });
+    }
+    if (target) {
+      operations.push(guard("Logical_Router", byName(routerName(target.routerId)), true));
+      operations.push({
+        op: "insert",
+        table: "NAT",
+        "uuid-name": "fip",
+        row: {
+          type: "dnat_and_snat",
+          external_ip: move.externalIp,
+          logical_ip: target.logicalIp,
+          external_ids: map(ownedIds({ "qx-router-id": target.routerId, [FLOATING_KEY]: move.floatingIpId })),
+        },
+      });
+      operations.push({ op: "mutate", table: "Logical_Router", where: byName(routerName(target.routerId)), mutations: [["nat", "insert", set([namedUuid("fip")])]] });
+    }
+    if (operations.length) await nb.transact(operations);
+  }
+
+  return { sync, moveFloatingIp };
 }
 

@@ -71,5 +71,20 @@ export interface RouterSpec {
   interfaces: RouterLegSpec[];
   /** Source NAT of each interface's network to the gateway address (when the router has one and snat is on). */
   snat: boolean;
-  floatingIps: { id: string; externalIp: string; logicalIp: string }[];
+}
+
+/**
+ * A floating IP's place: the router whose gateway answers for it and the address it forwards to,
+ * or null when it is free. Floating IPs' NAT rules are theirs alone (a router write keeps them).
+ */
+export interface FloatingIpPlacement {
+  routerId: string;
+  logicalIp: string;
+}
+
+export interface FloatingIpMove {
+  floatingIpId: string;
+  externalIp: string;
+  from: FloatingIpPlacement | null;
+  to: FloatingIpPlacement | null;
 }

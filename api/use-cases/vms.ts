@@ -110,6 +110,8 @@ export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string
 
 export async function deleteVm(ctx: ApiContext, vmId: string, user: string, idempotencyKey?: string): Promise<StartedOperation> {
   const vm = await requireVm(ctx, vmId);
+  // A floating IP forwarding to one of its NICs would forward to nothing (issue 10): free it first.
+  if (await ctx.prisma.floatingIp.count({ where: { targetPort: { vmId } } })) throw new ApiError("CONFLICT", `a floating IP points at a NIC of VM ${vmId}: move or free it first`);
   return startOperation(ctx, {
     type: "delete-vm",
     targetType: "vm",
