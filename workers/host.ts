@@ -79,6 +79,7 @@ export async function createHostRuntime(config: HostWorkerConfig): Promise<HostR
       heartbeatIntervalMs: config.imageHeartbeatIntervalMs ?? DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS,
       fetchPolicy: { ...DEFAULT_FETCH_POLICY, allow: parseFetchAllowList(config.fetchAllow) },
     },
+    parseSecretsKey(config.secretsKey),
   );
   const chassisConfig = chassisConfigOf(config);
   const chassis = chassisConfig && createChassis(config.hostId, chassisConfig);

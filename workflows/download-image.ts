@@ -1,7 +1,9 @@
 /**
  * downloadImage — runbook (also the upload's: then the URL is the API's staging endpoint)
  *   1. validate          load the image row, PENDING (or DOWNLOADING on a re-run); mark it DOWNLOADING
- *   2. place             the host that downloads into the pool (a local pool's own host)
+ *   2. place             the host that downloads into the pool (a local pool's own host); the image's
+ *                        source read by reference, its URL's credentials (or an upload's token) sealed
+ *                        for that host: no workflow input or history holds them in the clear
  *   3. resolve-checksum  only when no digest was given but the catalog names a published sums file:
  *                        read the digest on the host (the control plane may not reach the internet)
  *   4. download          on the host's download queue: stream, hash, check the content type and size,
@@ -16,7 +18,6 @@
  */
 import { ActivityCancellationType, ApplicationFailure, proxyActivities, upsertSearchAttributes } from "@temporalio/workflow";
 import type { HostActivities } from "../activities/host";
-import type { DownloadSource } from "../activities/images/download";
 import { HOST_ID } from "../common/search-attributes";
 import { hostDownloadQueue } from "../common/task-queues";
 import { database } from "./database-activities";
@@ -26,8 +27,6 @@ import { OperationSaga } from "./operation-saga";
 export interface DownloadImageInput {
   operationId: string;
   imageId: string;
-  /** Where the bytes come from: the image's URL, or for an upload the API's one-time staging URL. */
-  source: DownloadSource;
   /** The configured limit; the host lowers it to the pool's free space. */
   maxBytes: number;
   timeouts: HostCallTimeouts;
@@ -62,7 +61,10 @@ export async function downloadImage(input: DownloadImageInput): Promise<void> {
       await database.imageDownloadStarted(imageId);
       return loaded;
     });
-    const hostId = await saga.step("place", () => database.placeImage(imageId));
+    const { hostId, sources } = await saga.step("place", async () => {
+      const placed = await database.placeImage(imageId);
+      return { hostId: placed, sources: await database.imageDownloadSource({ imageId, hostId: placed }) };
+    });
     upsertSearchAttributes([{ key: HOST_ID, value: hostId }]);
 
     const host = hostActivities(hostId, input.timeouts, CHECKSUM_STEP);
@@ -75,10 +77,10 @@ export async function downloadImage(input: DownloadImageInput): Promise<void> {
     });
 
     let expectedChecksum = image.checksum;
-    const { checksumFile } = image;
+    const checksumFile = image.checksumFile && sources.checksumFile ? { algorithm: image.checksumFile.algorithm, url: sources.checksumFile } : null;
     if (!expectedChecksum && checksumFile) {
       expectedChecksum = await saga.step("resolve-checksum", async () => {
-        const published = await host.fetchPublishedChecksum({ checksumFileUrl: checksumFile.url, fileUrl: input.source.url, algorithm: checksumFile.algorithm });
+        const published = await host.fetchPublishedChecksum({ checksumFile: checksumFile.url, fileUrl: sources.source.url.url, algorithm: checksumFile.algorithm });
         await database.imageChecksumResolved({ imageId, checksum: published });
         return published;
       });
@@ -90,7 +92,7 @@ export async function downloadImage(input: DownloadImageInput): Promise<void> {
       () =>
         downloads.downloadImageToPool({
           ...target,
-          source: input.source,
+          source: sources.source,
           kind: image.kind,
           maxBytes: input.maxBytes,
           ...(expectedChecksum ? { expectedChecksum } : {}),

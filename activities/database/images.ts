@@ -1,6 +1,9 @@
 import type { ImageKind, ImageStatus, PrismaClient } from "@prisma/client";
 import { permanentFailure } from "../../common/errors";
+import { parseSecretsKey } from "../../common/sealed-secrets";
+import { openUrlSecrets, sealUrlSecrets, type SealedUrl } from "../../common/sealed-url";
 import type { ImageChecksum } from "../images/download";
+import type { SealedDownloadSource } from "../images/pool-images";
 import type { ImageFormat } from "../images/content-type";
 import { freshSince, type PoolFreshness } from "./pools";
 
@@ -33,7 +36,20 @@ function checksumAlgorithmOf(value: string | null): ImageChecksum["algorithm"] |
 }
 
 /** The Image rows: what GET /v1/images shows, kept current by downloadImage and deleteImage. */
-export function createImageRecordActivities(prisma: PrismaClient, policy: PoolFreshness) {
+/** The image's sources for one host: public parts as the row has them, secret parts sealed for that host. */
+export interface ImageDownloadSources {
+  source: SealedDownloadSource;
+  checksumFile: SealedUrl | null;
+}
+
+export function createImageRecordActivities(prisma: PrismaClient, policy: PoolFreshness & { secretsKey?: string }) {
+  const secretsKey = parseSecretsKey(policy.secretsKey);
+  /**
+   * Kept sealed under the control plane's key, opened here and sealed again for the host that
+   * fetches. Today both are QX_SECRETS_KEY; the second seal is the one per-host keys replace.
+   */
+  const resealedFor = (_hostId: string, sealed: Record<string, string> | undefined): Record<string, string> =>
+    sealed ? sealUrlSecrets(openUrlSecrets(sealed, secretsKey), secretsKey) : {};
   return {
     async loadImage(imageId: string): Promise<ImageSpec> {
       const image = await prisma.image.findUnique({ where: { id: imageId } });
@@ -80,6 +96,23 @@ export function createImageRecordActivities(prisma: PrismaClient, policy: PoolFr
       return candidate.hostId;
     },
 
+    /**
+     * Where the host fetches the image from, by reference: the image's URL (or an upload's staging
+     * URL) and its sums file's, their user info, query and token sealed for that host. What crosses
+     * Temporal here is ciphertext; the host joins the URL back in memory.
+     */
+    async imageDownloadSource(input: { imageId: string; hostId: string }): Promise<ImageDownloadSources> {
+      const image = await prisma.image.findUnique({ where: { id: input.imageId }, include: { sourceSecret: true } });
+      if (!image) throw permanentFailure("NOT_FOUND", `image ${input.imageId} does not exist`);
+      const secrets = (image.sourceSecret?.values ?? {}) as { source?: Record<string, string>; checksumFile?: Record<string, string> };
+      const url = image.sourceUrl ?? image.uploadUrl;
+      if (!url) throw permanentFailure("CONFLICT", `image ${input.imageId} has no content to fetch yet`);
+      return {
+        source: { kind: image.sourceUrl ? "url" : "staged-upload", url: { url, sealed: resealedFor(input.hostId, secrets.source) } },
+        checksumFile: image.checksumFileUrl ? { url: image.checksumFileUrl, sealed: resealedFor(input.hostId, secrets.checksumFile) } : null,
+      };
+    },
+
     /** A digest read from the publisher's sums file becomes the expected checksum. */
     async imageChecksumResolved(input: { imageId: string; checksum: ImageChecksum }): Promise<void> {
       await prisma.image.update({
@@ -90,6 +123,8 @@ export function createImageRecordActivities(prisma: PrismaClient, policy: PoolFr
 
     /** The download's last step: the file is verified and in place. */
     async imageReady(input: ImageDownloaded): Promise<void> {
+      // The credentials of its URL were for this download only.
+      await prisma.imageSourceSecret.deleteMany({ where: { imageId: input.imageId } });
       await prisma.image.update({
         where: { id: input.imageId },
         data: {
@@ -111,6 +146,7 @@ export function createImageRecordActivities(prisma: PrismaClient, policy: PoolFr
 
     /** A download that did not finish: its files are gone (the undos ran); the row stays FAILED with the reason. */
     async imageFailed(input: { imageId: string; errorCode: string; errorMessage: string }): Promise<void> {
+      await prisma.imageSourceSecret.deleteMany({ where: { imageId: input.imageId } });
       await prisma.image.updateMany({
         where: { id: input.imageId, status: { not: "DELETING" } },
         data: { status: "FAILED", path: null, uploadTokenHash: null, errorCode: input.errorCode, errorMessage: input.errorMessage },

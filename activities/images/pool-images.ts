@@ -7,6 +7,7 @@
 import { mkdir, rm, stat, statfs } from "node:fs/promises";
 import path from "node:path";
 import { confinePath } from "../../common/confine-path";
+import { openSealedUrl, type SealedUrl } from "../../common/sealed-url";
 import { permanentFailure, transientFailure } from "../../common/errors";
 import { buildSeedIso, removeSeedIso, type BuildSeedIsoInput } from "./cloud-init";
 import type { ImageKind } from "./content-type";
@@ -19,10 +20,16 @@ import { SEEDS_DIR } from "../storage/qcow2-file-pool";
 
 const IMAGES_DIR = "images";
 
+/** A DownloadSource as it crosses Temporal: the URL's secret parts sealed (common/sealed-url.ts). */
+export interface SealedDownloadSource {
+  kind: DownloadSource["kind"];
+  url: SealedUrl;
+}
+
 export interface PoolImageDownload {
   imageId: string;
   poolId: string;
-  source: DownloadSource;
+  source: SealedDownloadSource;
   kind: ImageKind;
   expectedChecksum?: ImageChecksum;
   /** The configured limit; the pool's free space may lower it. */
@@ -39,9 +46,13 @@ export interface ImageStore {
   resolve(poolId: string, relativePath: string): Promise<string>;
 }
 
-export function createPoolImageActivities(poolDirs: Record<string, string>, downloadDeps: Partial<ImageDownloadDeps> = {}) {
+/**
+ * `secretsKey` opens the sealed parts of download URLs (credentials, signatures, upload tokens),
+ * only in memory, only to fetch.
+ */
+export function createPoolImageActivities(poolDirs: Record<string, string>, downloadDeps: Partial<ImageDownloadDeps> = {}, secretsKey?: Buffer) {
   const downloads = createImageDownloadActivities(downloadDeps);
-  const fetchPublishedChecksum = createPublishedChecksumFetcher(downloadDeps.fetchPolicy ?? DEFAULT_FETCH_POLICY);
+  const readPublishedChecksum = createPublishedChecksumFetcher(downloadDeps.fetchPolicy ?? DEFAULT_FETCH_POLICY);
 
   function poolRoot(poolId: string): string {
     const root = poolDirs[poolId];
@@ -80,7 +91,8 @@ export function createPoolImageActivities(poolDirs: Record<string, string>, down
     async downloadImageToPool(input: PoolImageDownload): Promise<PoolImage> {
       assertSafeFileName("imageId", input.imageId);
       const dir = await subdir(input.poolId, IMAGES_DIR);
-      const { imageId, source, kind, expectedChecksum } = input;
+      const { imageId, kind, expectedChecksum } = input;
+      const source: DownloadSource = { kind: input.source.kind, url: openSealedUrl(input.source.url, secretsKey) };
       const maxBytes = await roomFor(dir, imageId, input.maxBytes);
       const image = await downloads.downloadImage({ imageId, source, kind, maxBytes, targetDir: dir, ...(expectedChecksum ? { expectedChecksum } : {}) });
       return { ...image, path: path.posix.join(IMAGES_DIR, path.basename(image.path)) };
@@ -99,7 +111,10 @@ export function createPoolImageActivities(poolDirs: Record<string, string>, down
       await rm(files.sourceRecord, { force: true });
     },
 
-    fetchPublishedChecksum,
+    /** The digest the publisher's sums file lists for the image (its URL's secret parts sealed, like the image's). */
+    async fetchPublishedChecksum(input: { checksumFile: SealedUrl; fileUrl: string; algorithm: ImageChecksum["algorithm"] }): Promise<ImageChecksum> {
+      return readPublishedChecksum({ checksumFileUrl: openSealedUrl(input.checksumFile, secretsKey), fileUrl: input.fileUrl, algorithm: input.algorithm });
+    },
 
     /** The VM's NoCloud seed ISO in the pool's seeds directory; path relative to the pool. */
     async buildVmSeedIso(input: Omit<BuildSeedIsoInput, "dir"> & { poolId: string }): Promise<{ path: string }> {

@@ -65,8 +65,9 @@ export async function stageUpload(ctx: ApiContext, imageId: string, body: Readab
   return { token, hash: tokenHash(token) };
 }
 
-export function stagedUploadUrl(ctx: ApiContext, imageId: string, token: string): string {
-  return `${ctx.publicUrl}/internal/image-uploads/${encodeURIComponent(imageId)}?token=${encodeURIComponent(token)}`;
+/** Where a host fetches the staged file, without the token (which is sealed apart, as URL secrets are). */
+export function stagedUploadUrl(ctx: ApiContext, imageId: string): string {
+  return `${ctx.publicUrl}/internal/image-uploads/${encodeURIComponent(imageId)}`;
 }
 
 export async function discardStagedUpload(ctx: ApiContext, imageId: string): Promise<void> {

@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { Image, Prisma } from "@prisma/client";
 import type { DownloadProgress } from "../../activities/images/progress";
-import type { DownloadSource } from "../../activities/images/download";
 import { DEFAULT_MAX_IMAGE_BYTES } from "../../common/config";
 import { parseFetchAllowList, refusedBeforeResolving } from "../../common/fetch-policy";
+import { sealUrlSecrets, splitUrl, type UrlSecrets } from "../../common/sealed-url";
 import { loadImageCatalog, type ImageCatalogEntry } from "../../common/image-catalog";
 import { HOST_ID } from "../../common/search-attributes";
 import type { DeleteImageInput } from "../../workflows/delete-image";
@@ -36,37 +36,62 @@ async function requireImagePool(tx: Prisma.TransactionClient, poolId: string): P
   if (pool.kind !== "dir") throw new ApiError("VALIDATION_FAILED", `pool ${poolId} is ${pool.kind}; images need a directory pool`);
 }
 
-/** The new image's row (id chosen here, before any side effect) from what the request names. */
-async function imageRow(ctx: ApiContext, imageId: string, body: CreateImageBody): Promise<Prisma.ImageUncheckedCreateInput> {
+/** What of the image's URLs must stay hidden, by URL: sealed into ImageSourceSecret (see prisma/schema.prisma). */
+interface SourceSecrets {
+  source?: UrlSecrets;
+  checksumFile?: UrlSecrets;
+}
+
+/** A URL's public part for the row, its secrets (if any) kept aside in `secrets[as]`. */
+function keptApart(raw: string, secrets: SourceSecrets, as: keyof SourceSecrets): string {
+  const split = splitUrl(raw);
+  if (Object.keys(split.secrets).length > 0) secrets[as] = split.secrets;
+  return split.url;
+}
+
+/** The new image's row (id chosen here, before any side effect) from what the request names, its URLs' secrets apart. */
+async function imageRow(ctx: ApiContext, imageId: string, body: CreateImageBody): Promise<{ row: Prisma.ImageUncheckedCreateInput; secrets: SourceSecrets }> {
   const base = { id: imageId, poolId: body.poolId, status: "PENDING" as const };
+  const secrets: SourceSecrets = {};
   if (body.source === "catalog") {
     const entry = (await imageCatalog(ctx)).find((e) => e.id === body.catalogId);
     if (!entry) throw new ApiError("VALIDATION_FAILED", `the catalog has no image ${body.catalogId}`);
-    return {
+    refuseUnreachable(ctx, entry.url);
+    const row = {
       ...base,
       name: body.name ?? entry.name,
       kind: entry.kind,
       catalogId: entry.id,
-      sourceUrl: entry.url,
+      sourceUrl: keptApart(entry.url, secrets, "source"),
       osFamily: entry.os.family,
       osDistribution: entry.os.distribution,
       osVersion: entry.os.version,
       checksumAlgorithm: entry.checksum?.algorithm ?? entry.checksumFile?.algorithm ?? null,
       checksumValue: entry.checksum?.value ?? null,
-      checksumFileUrl: entry.checksumFile?.url ?? null,
+      checksumFileUrl: entry.checksumFile ? keptApart(entry.checksumFile.url, secrets, "checksumFile") : null,
     };
+    return { row, secrets };
   }
-  return {
+  if (body.source === "url") refuseUnreachable(ctx, body.url);
+  const row = {
     ...base,
     name: body.name,
     kind: body.kind,
-    sourceUrl: body.source === "url" ? body.url : null,
+    sourceUrl: body.source === "url" ? keptApart(body.url, secrets, "source") : null,
     osFamily: body.os?.family ?? null,
     osDistribution: body.os?.distribution ?? null,
     osVersion: body.os?.version ?? null,
     checksumAlgorithm: body.checksum?.algorithm ?? null,
     checksumValue: body.checksum?.value.toLowerCase() ?? null,
   };
+  return { row, secrets };
+}
+
+/** Seals what must stay hidden (userinfo, query, token) under the control plane's key, beside the image. */
+async function keepSourceSecrets(tx: Prisma.TransactionClient, ctx: ApiContext, imageId: string, secrets: SourceSecrets): Promise<void> {
+  const values = Object.fromEntries(Object.entries(secrets).map(([name, parts]) => [name, sealUrlSecrets(parts as UrlSecrets, ctx.secretsKey)]));
+  if (Object.keys(values).length === 0) return;
+  await tx.imageSourceSecret.upsert({ where: { imageId }, create: { imageId, values }, update: { values } });
 }
 
 /**
@@ -80,10 +105,15 @@ function refuseUnreachable(ctx: ApiContext, url: string): void {
   }
 }
 
+/**
+ * Starts downloadImage. Its input names the image only: the workflow reads the source by reference
+ * (activities/database/images.ts), sealed, so no URL credential or upload token is ever a workflow
+ * input, and the request as the operation records it (`recordedInput`) holds none either.
+ */
 function startDownload(
   ctx: ApiContext,
-  request: { imageId: string; source: DownloadSource; name: string; user: string; idempotencyKey?: string; requestBody: unknown },
-  inTransaction?: (tx: Prisma.TransactionClient) => Promise<void>,
+  request: { imageId: string; name: string; user: string; idempotencyKey?: string; requestBody: unknown; recordedInput: unknown },
+  inTransaction: (tx: Prisma.TransactionClient) => Promise<void>,
 ): Promise<StartedOperation> {
   return startOperation(ctx, {
     type: "download-image",
@@ -92,10 +122,9 @@ function startDownload(
     requestedBy: request.user,
     idempotencyKey: request.idempotencyKey,
     requestBody: request.requestBody,
+    recordedInput: request.recordedInput,
     workflowType: "downloadImage",
-    workflowArgs: (operationId): [DownloadImageInput] => [
-      { operationId, imageId: request.imageId, source: request.source, maxBytes: maxImageBytes(ctx), timeouts: hostTimeouts(ctx) },
-    ],
+    workflowArgs: (operationId): [DownloadImageInput] => [{ operationId, imageId: request.imageId, maxBytes: maxImageBytes(ctx), timeouts: hostTimeouts(ctx) }],
     summary: `Download image ${request.name}`,
     searchAttributes: [],
     inTransaction,
@@ -110,7 +139,7 @@ export type CreatedImage = { imageId: string } & ({ started: StartedOperation } 
  */
 export async function createImage(ctx: ApiContext, body: CreateImageBody, user: string, idempotencyKey?: string): Promise<CreatedImage> {
   const imageId = randomUUID();
-  const row = await imageRow(ctx, imageId, body);
+  const { row, secrets } = await imageRow(ctx, imageId, body);
   if (body.source === "upload") {
     const image = await ctx.prisma.$transaction(async (tx) => {
       await requireImagePool(tx, body.poolId);
@@ -118,11 +147,12 @@ export async function createImage(ctx: ApiContext, body: CreateImageBody, user: 
     });
     return { imageId, image };
   }
-  const url = row.sourceUrl as string;
-  refuseUnreachable(ctx, url);
-  const started = await startDownload(ctx, { imageId, source: { kind: "url", url }, name: row.name, user, idempotencyKey, requestBody: body }, async (tx) => {
+  // The operation keeps the URL's public part and the names of what was kept apart.
+  const recordedInput = body.source === "url" ? { ...body, url: row.sourceUrl, ...(secrets.source ? { urlSecrets: Object.keys(secrets.source) } : {}) } : body;
+  const started = await startDownload(ctx, { imageId, name: row.name, user, idempotencyKey, requestBody: body, recordedInput }, async (tx) => {
     await requireImagePool(tx, body.poolId);
     await tx.image.create({ data: row });
+    await keepSourceSecrets(tx, ctx, imageId, secrets);
   });
   return { imageId: started.operation.targetId, started };
 }
@@ -136,9 +166,10 @@ export async function uploadImageContent(ctx: ApiContext, imageId: string, body:
   await sweepStagedUploads(ctx);
   const { token, hash } = await stageUpload(ctx, imageId, body, declaredLength, maxImageBytes(ctx));
   try {
-    const source = { kind: "staged-upload" as const, url: stagedUploadUrl(ctx, imageId, token) };
-    return await startDownload(ctx, { imageId, source, name: image.name, user, requestBody: { upload: imageId } }, async (tx) => {
-      await tx.image.update({ where: { id: imageId }, data: { uploadTokenHash: hash } });
+    const request = { imageId, name: image.name, user, requestBody: { upload: imageId }, recordedInput: { upload: imageId } };
+    return await startDownload(ctx, request, async (tx) => {
+      await tx.image.update({ where: { id: imageId }, data: { uploadTokenHash: hash, uploadUrl: stagedUploadUrl(ctx, imageId) } });
+      await keepSourceSecrets(tx, ctx, imageId, { source: { query: `token=${encodeURIComponent(token)}` } });
     });
   } catch (err) {
     await discardStagedUpload(ctx, imageId);

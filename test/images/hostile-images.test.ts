@@ -1,9 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { parseSecretsKey } from "../../common/sealed-secrets";
+import { openUrlSecrets } from "../../common/sealed-url";
 import { expectNoFailedUndo } from "../support/assertions";
-import { startTestSystem, type TestHost, type TestSystem } from "../support/system";
+import { historyText } from "../support/history-text";
+import { startTestSystem, TEST_SECRETS_KEY, type TestHost, type TestSystem } from "../support/system";
+import { testPaths } from "../support/test-env";
 import { ImageServer } from "./image-server";
 
 /**
@@ -105,5 +109,97 @@ describe("1. outbound fetch policy", () => {
     expect(res.status).toBe(202);
     const { operationId } = (await res.json()) as { operationId: string };
     expect(await system.waitForOperation(operationId)).toMatchObject({ state: "COMPLETED" });
+  });
+});
+
+/** Every row of every table of the test system's database, as text. */
+async function allRowsText(): Promise<string> {
+  const tables = await system.prisma.$queryRaw<{ table_name: string }[]>`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`;
+  const texts: string[] = [];
+  for (const { table_name } of tables) {
+    const rows = await system.prisma.$queryRawUnsafe<{ row: string }[]>(`SELECT to_jsonb(t)::text AS row FROM "${table_name}" t`);
+    texts.push(...rows.map((r) => r.row));
+  }
+  return texts.join("\n");
+}
+
+/** Bytes of every file of the test Temporal server's database (its SQLite file and journal). */
+function temporalDatabaseText(): string {
+  const dir = testPaths.temporalDir;
+  return readdirSync(dir)
+    .map((name) => path.join(dir, name))
+    .filter((file) => statSync(file).isFile())
+    .map((file) => readFileSync(file).toString("latin1"))
+    .join("\n");
+}
+
+/**
+ * None of `secrets` is in the clear anywhere a user, an operator or the Temporal UI could read it:
+ * the workflow's decoded history, any database row, the API's answers, the Temporal server's files.
+ */
+async function expectNowhere(secrets: string[], ids: { imageId: string; operationId: string; workflowId: string }): Promise<void> {
+  const api = await Promise.all(
+    [`/v1/images/${ids.imageId}`, "/v1/images", `/v1/operations/${ids.operationId}`, "/v1/operations"].map(async (p) => JSON.stringify((await system.request("GET", p)).body)),
+  );
+  const places: Record<string, string> = {
+    history: await historyText(system.temporal, ids.workflowId),
+    rows: await allRowsText(),
+    api: api.join("\n"),
+    temporalDatabase: temporalDatabaseText(),
+  };
+  for (const secret of secrets) {
+    for (const [where, text] of Object.entries(places)) expect({ where, found: text.includes(secret) }).toEqual({ where, found: false });
+  }
+}
+
+describe("2. URL secrets are secrets", () => {
+  const password = `pw-${randomBytes(9).toString("hex")}`;
+  const signature = `sig-${randomBytes(9).toString("hex")}`;
+  const authorization = `Basic ${Buffer.from(`mirror-user:${password}`).toString("base64")}`;
+  const query = `?X-Signature=${signature}&Expires=1999999999`;
+  const withSecrets = (route: string, pass = password) => server.url(route).replace("http://", `http://mirror-user:${pass}@`) + query;
+
+  test("user info and a signed query reach the mirror, and nothing else holds them", async () => {
+    server.route("/private.iso", { body: iso, expectAuthorization: authorization, expectQuery: query });
+    const { imageId, op, image } = await downloaded(withSecrets("/private.iso"), { checksum: { algorithm: "sha256", value: sha256(iso) } });
+    expect(op.state).toBe("COMPLETED");
+    expect(image).toMatchObject({ status: "READY", source: { url: server.url("/private.iso") } });
+    expect(poolFilesOf(imageId)).toEqual([`${imageId}.iso`]);
+    // Kept sealed only while the download needed them.
+    expect(await system.prisma.imageSourceSecret.count({ where: { imageId } })).toBe(0);
+    await expectNowhere([password, signature, authorization.slice(6)], { imageId, operationId: op.id, workflowId: op.workflowId });
+  });
+
+  test("a wrong password is the mirror's 401, and the error shows no secret", async () => {
+    server.route("/private-2.iso", { body: iso, expectAuthorization: authorization, expectQuery: query });
+    const wrong = `wrong-${randomBytes(6).toString("hex")}`;
+    const { imageId, op, image } = await downloaded(withSecrets("/private-2.iso", wrong));
+    expect(op).toMatchObject({ state: "FAILED", error: { code: "DOWNLOAD_FAILED", message: expect.stringContaining("401") } });
+    expect(image).toMatchObject({ status: "FAILED" });
+    expect(poolFilesOf(imageId)).toEqual([]);
+    await expectNowhere([wrong, signature], { imageId, operationId: op.id, workflowId: op.workflowId });
+  });
+
+  test("an upload's token, while its download waits for a slot, is nowhere in the clear", async () => {
+    // Both download slots of the host are taken by slow mirrors: the upload's download waits.
+    server.route("/slow-slot.iso", { body: Buffer.concat([iso, Buffer.alloc(8 * MiB)]), chunkDelayMs: 500 });
+    const blockers = await Promise.all([0, 1].map(async () => (await urlImage(server.url("/slow-slot.iso"))).body.operationId as string));
+    const created = await system.request("POST", "/v1/images", { source: "upload", name: "token-test", kind: "iso", poolId: host.poolId });
+    const imageId = created.body.id as string;
+    const put = await fetch(`${system.api.url}/v1/images/${imageId}/content`, { method: "PUT", headers: { authorization: "Bearer test-token" }, body: iso });
+    expect(put.status).toBe(202);
+    const { operationId } = (await put.json()) as { operationId: string };
+    const waiting = await system.waitForOperation(operationId, (op) => op.currentStep === "download");
+    // The token, as only the control plane can read it (sealed under its key).
+    const sealed = await system.prisma.imageSourceSecret.findUniqueOrThrow({ where: { imageId } });
+    const { query: tokenQuery } = openUrlSecrets((sealed.values as { source: Record<string, string> }).source, parseSecretsKey(TEST_SECRETS_KEY));
+    const token = decodeURIComponent(new URLSearchParams(tokenQuery).get("token")!);
+    expect(token.length).toBeGreaterThanOrEqual(40);
+    await expectNowhere([token], { imageId, operationId, workflowId: waiting.workflowId });
+
+    for (const blocker of blockers) await system.request("POST", `/v1/operations/${blocker}/cancel`);
+    expect(await system.waitForOperation(operationId)).toMatchObject({ state: "COMPLETED" });
+    expect(await system.prisma.imageSourceSecret.count({ where: { imageId } })).toBe(0);
+    await expectNowhere([token], { imageId, operationId, workflowId: waiting.workflowId });
   });
 });

@@ -317,6 +317,7 @@ describe("image library through the API on real Temporal, PostgreSQL, HTTP and K
     const DOWNLOAD_IMAGE_STEPS: StepActivity[] = [
       { step: "validate", activity: "loadImage", side: "database" },
       { step: "place", activity: "placeImage", side: "database" },
+      { step: "place", activity: "imageDownloadSource", side: "database" },
       { step: "download", activity: "downloadImageToPool", side: "host" },
       { step: "record", activity: "imageReady", side: "database" },
     ];

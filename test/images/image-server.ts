@@ -19,6 +19,9 @@ export interface ImageRoute {
   /** Send 64 KiB chunks this many ms apart (a slow mirror). */
   chunkDelayMs?: number;
   redirectTo?: string;
+  /** A credential-checking mirror: the exact Authorization header and query it wants, else 401. */
+  expectAuthorization?: string;
+  expectQuery?: string;
 }
 
 const CHUNK = 64 * 1024;
@@ -68,10 +71,16 @@ export class ImageServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const requested = new URL(req.url ?? "/", "http://x");
+    const path = requested.pathname;
     const route = this.routes.get(path);
     if (!route) {
       res.writeHead(404, { "content-type": "text/html" }).end("<!DOCTYPE html><title>404</title>");
+      return;
+    }
+    const authorised = route.expectAuthorization === undefined || req.headers.authorization === route.expectAuthorization;
+    if (!authorised || (route.expectQuery !== undefined && requested.search !== route.expectQuery)) {
+      res.writeHead(401, { "content-type": "text/html", "www-authenticate": 'Basic realm="mirror"' }).end("<!DOCTYPE html><title>401</title>");
       return;
     }
     if (route.redirectTo) {
