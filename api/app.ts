@@ -1,6 +1,7 @@
 import express from "express";
 import type { ApiContext } from "./use-cases/context";
 import { bearerAuth } from "./auth";
+import { healthRoutes } from "./health";
 import { notFoundHandler, problemHandler } from "./problem";
 import { vmRoutes } from "./routes/vms";
 import { operationRoutes } from "./routes/operations";
@@ -22,10 +23,7 @@ export function createApp(ctx: ApiContext, tokens: Map<string, string>): express
   app.disable("x-powered-by");
   app.set("query parser", "simple");
 
-  app.get("/healthz", async (_req, res) => {
-    await ctx.prisma.$queryRaw`SELECT 1`;
-    res.json({ status: "ok" });
-  });
+  app.use(healthRoutes(ctx));
 
   // Hosts fetch staged uploads here with a one-time token instead of an API token.
   app.get("/internal/image-uploads/:id", (req, res) => serveStagedUpload(ctx, req, res));

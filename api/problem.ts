@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { ErrorCode } from "../common/errors";
+import { isTemporalUnavailable, summariseTemporalError } from "./temporal-probe";
 import { withoutHostPaths } from "./public-message";
 
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -15,6 +16,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   IDEMPOTENCY_KEY_REUSED: 422,
   PAYLOAD_TOO_LARGE: 413,
   HOST_UNREACHABLE: 503,
+  TEMPORAL_UNAVAILABLE: 503,
   VOLUME_IN_USE: 409,
   VOLUME_NOT_FOUND: 404,
   POOL_NOT_FOUND: 404,
@@ -58,10 +60,15 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
   NETWORK_IN_USE: "The network still has ports",
   SECURITY_GROUP_IN_USE: "The security group is still in use",
   ROUTER_IN_USE: "The router still has interfaces or floating IPs",
+  TEMPORAL_UNAVAILABLE: "The workflow service is unavailable; nothing was done",
   INTERNAL: "Internal error",
 };
 
+// How long a client should wait before retrying a request refused because Temporal is down.
+const TEMPORAL_RETRY_AFTER_SECONDS = 5;
+
 function send(res: Parameters<ErrorRequestHandler>[2], status: number, code: ErrorCode, detail: string, instance: string, extra: Record<string, unknown> = {}) {
+  if (code === "TEMPORAL_UNAVAILABLE") res.set("Retry-After", String(TEMPORAL_RETRY_AFTER_SECONDS));
   res
     .status(status)
     .type("application/problem+json")
@@ -80,6 +87,11 @@ export const problemHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (parserError.type === "entity.too.large") return send(res, 413, "PAYLOAD_TOO_LARGE", parserError.message ?? "body too large", req.originalUrl);
   if (parserError.type === "entity.parse.failed" || parserError.type === "encoding.unsupported" || parserError.status === 400) {
     return send(res, 400, "VALIDATION_FAILED", `malformed request body: ${parserError.message ?? "unreadable"}`, req.originalUrl);
+  }
+  // Any call that needed Temporal (a cancel, a listing) while it does not answer: 503, not 500.
+  if (isTemporalUnavailable(err)) {
+    console.warn(`[api] ${req.method} ${req.originalUrl}: Temporal unavailable (${summariseTemporalError(err)})`);
+    return send(res, 503, "TEMPORAL_UNAVAILABLE", "the workflow service (Temporal) is unavailable", req.originalUrl);
   }
   const logId = randomUUID();
   console.error(`[api] internal error ${logId} on ${req.method} ${req.originalUrl}:`, err);

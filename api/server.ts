@@ -11,6 +11,7 @@ import { createApp } from "./app";
 import { parseApiTokens } from "./auth";
 import { parseSecretsKey } from "../common/sealed-secrets";
 import { sweepStagedUploads } from "./use-cases/image-uploads";
+import { startTemporalProbe } from "./temporal-probe";
 
 export interface RunningApi {
   url: string;
@@ -32,10 +33,13 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   // requests it cannot keep safely, so it does not start.
   if (!secretsKey) throw new Error("QX_SECRETS_KEY is required by the API (32 random bytes, base64)");
   const prisma = createPrismaClient(options.databaseUrl);
-  const connection = await Connection.connect({ address: options.config.temporalAddress });
+  // Lazy: the API starts, reads and answers /healthz while Temporal is down (mutating calls get
+  // 503 and /readyz says why); it connects as soon as Temporal answers.
+  const connection = Connection.lazy({ address: options.config.temporalAddress });
   const temporal = new Client({ connection, namespace: options.config.temporalNamespace });
+  const temporalProbe = await startTemporalProbe(connection);
   // The public URL is known once the port is (port 0 picks one): filled in right after listen.
-  const ctx = { prisma, temporal, config: options.config, publicUrl: options.config.apiPublicUrl ?? "", secretsKey };
+  const ctx = { prisma, temporal, temporalProbe, config: options.config, publicUrl: options.config.apiPublicUrl ?? "", secretsKey };
   const app = createApp(ctx, options.tokens);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(options.port, options.host ?? "127.0.0.1", () => resolve(s));
@@ -50,6 +54,7 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      temporalProbe.stop();
       await connection.close();
       await prisma.$disconnect();
     },

@@ -41,7 +41,14 @@ const controlPlaneSchema = z.object({
   ovnNbRemote: z.string().optional(),
   /** Private networks and host names downloads may reach (common/fetch-policy.ts); the hosts' own list is the one enforced. */
   fetchAllow: z.string().optional(),
+  /** How often the control-plane worker starts committed operations whose workflow the API did not start. */
+  outboxSweepIntervalMs: optionalDurationMs,
+  /** An operation younger than this is left to the API that is starting it (its start deadline is 5 s). */
+  outboxGraceMs: optionalDurationMs,
 });
+
+export const DEFAULT_OUTBOX_SWEEP_INTERVAL_MS = 5_000;
+export const DEFAULT_OUTBOX_GRACE_MS = 10_000;
 
 export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 ** 3;
 /** Where run-system.sh starts the Northbound database (scripts/services/ovn.sh). */
@@ -66,6 +73,8 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv = process.env):
     apiPublicUrl: env.QX_API_PUBLIC_URL,
     ovnNbRemote: env.QX_OVN_NB_REMOTE,
     fetchAllow: env.QX_FETCH_ALLOW,
+    outboxSweepIntervalMs: env.QX_OUTBOX_SWEEP_INTERVAL_MS,
+    outboxGraceMs: env.QX_OUTBOX_GRACE_MS,
   });
 }
 

@@ -55,6 +55,8 @@ export const ERROR_CODES = [
   /** The Northbound database refused a transaction: nothing of it was applied. */
   "OVN_ERROR",
   // lifecycle
+  /** Temporal does not answer: nothing was recorded; retry after the Retry-After header. */
+  "TEMPORAL_UNAVAILABLE",
   "CANCELLED",
   "WORKFLOW_ABORTED",
   "INTERNAL",

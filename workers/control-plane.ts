@@ -4,11 +4,13 @@
  *
  *   DATABASE_URL=... QX_TEMPORAL_ADDRESS=127.0.0.1:7233 tsx workers/control-plane.ts
  */
+import { Client, Connection } from "@temporalio/client";
 import { NativeConnection, Worker, type WorkflowBundleOption } from "@temporalio/worker";
 import type { PrismaClient } from "@prisma/client";
 import { createDatabaseActivities, type DatabaseActivities } from "../activities/database";
-import { controlPlaneConfigFromEnv, DEFAULT_OVN_NB_REMOTE, type ControlPlaneConfig } from "../common/config";
+import { controlPlaneConfigFromEnv, DEFAULT_OUTBOX_GRACE_MS, DEFAULT_OUTBOX_SWEEP_INTERVAL_MS, DEFAULT_OVN_NB_REMOTE, type ControlPlaneConfig } from "../common/config";
 import { createPrismaClient } from "../common/database";
+import { startOutboxSweeper } from "../common/operation-outbox";
 import { STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT } from "../common/workflow-tasks";
 import { createNetworkActivities, type NetworkActivities } from "../activities/ovn/nb-activities";
 import { createNorthbound } from "../activities/ovn/northbound";
@@ -25,6 +27,9 @@ export interface ControlPlaneWorkerOptions {
   /** The OVN Northbound activities; by default over one connection to config.ovnNbRemote. */
   networkActivities?: NetworkActivities;
 }
+
+// A sweeper that claimed an operation and died before starting it: another takes it after this long.
+const OUTBOX_RECLAIM_AFTER_MS = 15_000;
 
 export function createControlPlaneWorker(options: ControlPlaneWorkerOptions): Promise<Worker> {
   const { config } = options;
@@ -51,8 +56,18 @@ async function main(): Promise<void> {
   // bundling at start: a restarted worker is back on its queue in about a second.
   const bundlePath = process.env.QX_WORKFLOW_BUNDLE;
   const worker = await createControlPlaneWorker({ connection, config, prisma, ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}) });
+  const clientConnection = Connection.lazy({ address: config.temporalAddress });
+  const client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
+  const outbox = startOutboxSweeper(prisma, client, {
+    controlPlaneQueue: config.controlPlaneQueue,
+    intervalMs: config.outboxSweepIntervalMs ?? DEFAULT_OUTBOX_SWEEP_INTERVAL_MS,
+    graceMs: config.outboxGraceMs ?? DEFAULT_OUTBOX_GRACE_MS,
+    reclaimAfterMs: OUTBOX_RECLAIM_AFTER_MS,
+  });
   console.log(`control-plane worker polling ${config.controlPlaneQueue} on ${config.temporalAddress}`);
   await worker.run();
+  await outbox.stop();
+  await clientConnection.close();
   await prisma.$disconnect();
   await connection.close();
 }

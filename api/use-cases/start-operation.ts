@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { Prisma, type Operation } from "@prisma/client";
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from "@temporalio/client";
+import { WorkflowNotFoundError } from "@temporalio/client";
 import type { SearchAttributePair } from "@temporalio/common";
 import { keyedRequestHash, requestHashKey } from "../../common/request-hash";
 import { OPERATION_ID, OPERATION_TYPE } from "../../common/search-attributes";
 import { CREATING_OPERATIONS, operationWorkflowId, type OperationTargetType, type OperationType } from "../../common/operations";
-import { WORKFLOW_TASK_TIMEOUT } from "../../common/workflow-tasks";
+import { closeAbandonedOperation, markWorkflowStarted, UNFINISHED_OPERATION_STATES, startOperationWorkflow, storedWorkflowStart, type WorkflowStart } from "../../common/operation-outbox";
+import { summariseTemporalError } from "../temporal-probe";
 import { ApiError } from "../problem";
 import type { ApiContext } from "./context";
 
@@ -38,11 +39,7 @@ export interface StartedOperation {
   replayed: boolean;
 }
 
-const ACTIVE_STATES = ["PENDING", "RUNNING", "COMPENSATING"] as const;
-
-// An operation row whose workflow never started (API crashed between commit and start) is
-// presumed dead after this long; younger ones may still be starting.
-const ORPHANED_PENDING_AFTER_MS = 30_000;
+const ACTIVE_STATES = UNFINISHED_OPERATION_STATES;
 
 
 /**
@@ -56,11 +53,19 @@ export async function startOperation(ctx: ApiContext, request: OperationRequest)
   const replay = await findReplay(ctx, request, requestHash);
   if (replay) return { operation: replay, replayed: true };
 
+  // Temporal down: refused before anything is recorded (the client retries after Retry-After).
+  if (!ctx.temporalProbe.available()) throw new ApiError("TEMPORAL_UNAVAILABLE", "the workflow service (Temporal) is unavailable; nothing was recorded");
   const operationId = randomUUID();
   const workflowId = operationWorkflowId(request.type, request.targetId, operationId);
+  const workflowStart: WorkflowStart = {
+    workflowType: request.workflowType,
+    args: request.workflowArgs(operationId),
+    searchAttributes: [...request.searchAttributes, { key: OPERATION_TYPE, value: request.type }, { key: OPERATION_ID, value: operationId }],
+    summary: request.summary,
+  };
   let operation: Operation;
   try {
-    operation = await insertOperation(ctx, request, { operationId, workflowId, requestHash });
+    operation = await insertOperation(ctx, request, { operationId, workflowId, requestHash, workflowStart });
   } catch (err) {
     if (!(err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002")) throw err;
     const raced = await findReplay(ctx, request, requestHash);
@@ -79,24 +84,15 @@ export async function startOperation(ctx: ApiContext, request: OperationRequest)
   }
 
   try {
-    await ctx.temporal.workflow.start(request.workflowType, {
-      taskQueue: ctx.config.controlPlaneQueue,
-      workflowId,
-      args: request.workflowArgs(operationId),
-      typedSearchAttributes: [
-        ...request.searchAttributes,
-        { key: OPERATION_TYPE, value: request.type },
-        { key: OPERATION_ID, value: operationId },
-      ],
-      staticSummary: request.summary,
-      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
-    });
+    await startOperationWorkflow(ctx.temporal, ctx.config.controlPlaneQueue, operation, workflowStart);
   } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-      await abandonOperation(ctx, operation, `the workflow could not be started: ${(err as Error).message}`);
-      throw err;
+    if (await withdrawOperation(ctx, operation)) {
+      throw new ApiError("TEMPORAL_UNAVAILABLE", `the operation was not recorded: its workflow could not be started (${summariseTemporalError(err)})`);
     }
+    // The outbox sweeper had already taken it: it will start it, so the request is accepted.
+    return { operation, replayed: false };
   }
+  await markWorkflowStarted(ctx.prisma, operation.id);
   return { operation, replayed: false };
 }
 
@@ -115,7 +111,11 @@ async function findReplay(ctx: ApiContext, request: OperationRequest, requestHas
   return existing;
 }
 
-function insertOperation(ctx: ApiContext, request: OperationRequest, ids: { operationId: string; workflowId: string; requestHash: string }): Promise<Operation> {
+function insertOperation(
+  ctx: ApiContext,
+  request: OperationRequest,
+  ids: { operationId: string; workflowId: string; requestHash: string; workflowStart: WorkflowStart },
+): Promise<Operation> {
   return ctx.prisma.$transaction(async (tx) => {
     await request.inTransaction?.(tx);
     return tx.operation.create({
@@ -129,6 +129,7 @@ function insertOperation(ctx: ApiContext, request: OperationRequest, ids: { oper
         requestHash: ids.requestHash,
         workflowId: ids.workflowId,
         input: (request.recordedInput ?? request.requestBody ?? {}) as Prisma.InputJsonValue,
+        ...storedWorkflowStart(ids.workflowStart),
       },
     });
   });
@@ -153,31 +154,45 @@ export async function releaseIfAbandoned(ctx: ApiContext, operation: Operation):
     closedBecause = `its workflow ended as ${description.status.name} without closing the operation`;
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
-    if (Date.now() - operation.createdAt.getTime() < ORPHANED_PENDING_AFTER_MS) return false;
-    closedBecause = "its workflow was never started";
+    // Not started yet: the outbox sweeper starts it (or closes it when it cannot run).
+    if (!operation.workflowStartedAt && operation.state === "PENDING") return false;
+    closedBecause = "its workflow no longer exists";
   }
-  await abandonOperation(ctx, operation, closedBecause);
+  await closeAbandonedOperation(ctx.prisma, operation, closedBecause);
   return true;
 }
 
-async function abandonOperation(ctx: ApiContext, operation: Operation, reason: string): Promise<void> {
-  await ctx.prisma.$transaction(async (tx) => {
-    await tx.operation.updateMany({
-      where: { id: operation.id, state: { in: [...ACTIVE_STATES] } },
-      data: { state: "FAILED", errorCode: "WORKFLOW_ABORTED", errorMessage: reason, finishedAt: new Date(), currentStep: null },
-    });
-    // The resource must not stay in a transitional state: it is marked FAILED for the user to act on.
-    const failed = { errorCode: "WORKFLOW_ABORTED", errorMessage: reason };
-    switch (operation.targetType) {
-      case "vm":
-        await tx.vm.updateMany({ where: { id: operation.targetId, state: { in: ["CREATING", "DELETING"] } }, data: { state: "FAILED", ...failed } });
-        break;
-      case "volume":
-        await tx.volume.updateMany({ where: { id: operation.targetId, state: { in: ["CREATING", "DELETING"] } }, data: { state: "FAILED" } });
-        break;
-      case "image":
-        await tx.image.updateMany({ where: { id: operation.targetId, status: { in: ["PENDING", "DOWNLOADING", "DELETING"] } }, data: { status: "FAILED", ...failed } });
-        break;
-    }
+/**
+ * Takes back what the request committed — the operation and, for an operation that makes its
+ * target, the target's rows — in one transaction, unless the outbox sweeper already claimed or
+ * started it (then it runs, and false is returned).
+ */
+async function withdrawOperation(ctx: ApiContext, operation: Operation): Promise<boolean> {
+  return ctx.prisma.$transaction(async (tx) => {
+    const { count } = await tx.operation.deleteMany({ where: { id: operation.id, outboxClaimedAt: null, workflowStartedAt: null } });
+    if (count === 0) return false;
+    if (CREATING_OPERATIONS.includes(operation.type as OperationType)) await removeCreatedTarget(tx, operation.targetType as OperationTargetType, operation.targetId);
+    return true;
   });
 }
+
+/** The rows a creating operation's request wrote (use cases' inTransaction); children cascade. */
+async function removeCreatedTarget(tx: Prisma.TransactionClient, targetType: OperationTargetType, targetId: string): Promise<void> {
+  switch (targetType) {
+    case "vm":
+      // Data disks are volumes of their own, made with the VM's request.
+      await tx.volume.deleteMany({ where: { vmId: targetId, state: "CREATING" } });
+      await tx.vm.deleteMany({ where: { id: targetId } });
+      break;
+    case "volume":
+      await tx.volume.deleteMany({ where: { id: targetId } });
+      break;
+    case "pool":
+      await tx.storagePool.deleteMany({ where: { id: targetId } });
+      break;
+    case "image":
+      await tx.image.deleteMany({ where: { id: targetId } });
+      break;
+  }
+}
+
