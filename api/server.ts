@@ -41,8 +41,9 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   // The public URL is known once the port is (port 0 picks one): filled in right after listen.
   const ctx = { prisma, temporal, temporalProbe, config: options.config, publicUrl: options.config.apiPublicUrl ?? "", secretsKey };
   const app = createApp(ctx, options.tokens);
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(options.port, options.host ?? "127.0.0.1", () => resolve(s));
+  // Express 5 calls back with the error (e.g. the port is taken): the API must not say it listens.
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(options.port, options.host ?? "127.0.0.1", (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : options.port;

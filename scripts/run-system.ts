@@ -1,30 +1,50 @@
 /**
- * Supervisor behind scripts/run-system.sh: prepares the database, then runs the control-plane
- * worker, this machine's host worker and the API as child processes, and stops them together.
+ * The supervisor behind scripts/run-system.sh (which execs it, so a signal to the script is a
+ * signal to this process): runs the Temporal dev server, PostgreSQL (DATABASE_URL, or embedded),
+ * the migrations, the control-plane worker, this machine's host worker and the API, and keeps them
+ * running. A child that dies is restarted with backoff and a line in the log; a child that keeps
+ * dying (a crash loop) stops the whole system with a message saying which and why to look in its
+ * output. SIGTERM, SIGINT or SIGHUP stops everything it started: each child runs in its own process
+ * group and the whole group is signalled, so nothing it started is left running.
+ *
+ * Ports and directories come from the environment, so a second system (a test) can run beside it:
+ *   QX_DATA_DIR (.data)  QX_TEMPORAL_PORT (7233)  QX_TEMPORAL_UI_PORT (8233)
+ *   QX_POSTGRES_PORT (54329, embedded only)  QX_API_PORT (8080)  QX_HOST_ID (local)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { applyMigrations, startEmbeddedPostgres, type EmbeddedDatabase } from "../common/database";
+import { Connection } from "@temporalio/client";
+import { bundleWorkflowCode } from "@temporalio/worker";
+import { Client as PgClient } from "pg";
+import { applyMigrations, embeddedPostgresUrl } from "../common/database";
 
 const root = path.resolve(__dirname, "..");
-const dataDir = path.join(root, ".data");
-const EMBEDDED_POSTGRES_PORT = 54329;
+const dataDir = path.resolve(process.env.QX_DATA_DIR ?? path.join(root, ".data"));
+const temporalPort = Number(process.env.QX_TEMPORAL_PORT ?? 7233);
+const temporalUiPort = Number(process.env.QX_TEMPORAL_UI_PORT ?? 8233);
+const postgresPort = Number(process.env.QX_POSTGRES_PORT ?? 54329);
+const apiPort = Number(process.env.QX_API_PORT ?? 8080);
 
-/** The API token: QX_API_TOKENS when set, otherwise one generated once and kept in .data/. */
-function apiTokens(): string {
-  if (process.env.QX_API_TOKENS) return process.env.QX_API_TOKENS;
-  const file = path.join(dataDir, "api-token");
-  if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString("base64url"), { mode: 0o600 });
-  return `${readFileSync(file, "utf8").trim()}=admin`;
+/** Restart policy: the first restart after 0.5 s, doubling to 10 s; five deaths within a minute is a crash loop. */
+const FIRST_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 10_000;
+const CRASH_LOOP_DEATHS = 5;
+const CRASH_LOOP_WINDOW_MS = 60_000;
+/** A child that ran this long without dying starts over at the first backoff. */
+const HEALTHY_AFTER_MS = 30_000;
+/** How long a child gets to stop on SIGTERM before its group is SIGKILLed. */
+const STOP_GRACE_MS = 10_000;
+
+function log(message: string): void {
+  console.log(`[run-system] ${new Date().toISOString()} ${message}`);
 }
 
-/** QX_SECRETS_KEY when set, otherwise one generated once and kept in .data/ (0600). */
-function secretsKey(): string {
-  if (process.env.QX_SECRETS_KEY) return process.env.QX_SECRETS_KEY;
-  const file = path.join(dataDir, "secrets-key");
-  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString("base64"), { mode: 0o600 });
+/** A file in the data directory made once with random content (mode 0600). */
+function generatedOnce(name: string, make: () => string): string {
+  const file = path.join(dataDir, name);
+  if (!existsSync(file)) writeFileSync(file, make(), { mode: 0o600 });
   return readFileSync(file, "utf8").trim();
 }
 
@@ -36,66 +56,189 @@ function libvirtUri(): string {
   return "test:///default";
 }
 
-/**
- * The host worker joins the OVN stack run-system.sh started (scripts/services/ovn.sh): its root
- * chassis, on the userspace datapath where the kernel has no openvswitch module (these machines).
- */
-function chassisEnv(): Record<string, string> {
-  if (!process.env.QX_OVN_STARTED) return {};
-  const ovn = path.join(dataDir, "ovn");
-  return {
-    QX_OVN_SB_REMOTE: process.env.QX_OVN_SB_REMOTE ?? `unix:${ovn}/central/run/ovnsb_db.sock`,
-    QX_OVS_DB: process.env.QX_OVS_DB ?? `unix:${ovn}/chassis-root/run/db.sock`,
-    QX_OVN_RUNDIR: process.env.QX_OVN_RUNDIR ?? `${ovn}/chassis-root/run`,
-    QX_OVS_DATAPATH_TYPE: process.env.QX_OVS_DATAPATH_TYPE ?? (existsSync("/sys/module/openvswitch") ? "system" : "netdev"),
-  };
+interface ChildSpec {
+  name: string;
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+class Supervised {
+  private child: ChildProcess | undefined;
+  private deaths: number[] = [];
+  private backoffMs = FIRST_BACKOFF_MS;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(
+    readonly spec: ChildSpec,
+    private readonly onCrashLoop: (name: string, reason: string) => void,
+  ) {}
+
+  start(): void {
+    const child = spawn(this.spec.command, this.spec.args, { cwd: root, env: this.spec.env, stdio: ["ignore", "inherit", "inherit"], detached: true });
+    this.child = child;
+    const startedAt = Date.now();
+    log(`${this.spec.name} started (pid ${child.pid})`);
+    child.once("exit", (code, signal) => {
+      this.child = undefined;
+      if (this.stopping) return;
+      // What the dead child started (PostgreSQL under its wrapper, a command) must not outlive it.
+      if (child.pid) signalGroup(child.pid, "SIGKILL");
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const now = Date.now();
+      if (now - startedAt >= HEALTHY_AFTER_MS) this.backoffMs = FIRST_BACKOFF_MS;
+      this.deaths = [...this.deaths.filter((t) => now - t < CRASH_LOOP_WINDOW_MS), now];
+      if (this.deaths.length >= CRASH_LOOP_DEATHS) {
+        this.onCrashLoop(this.spec.name, `${how}; it died ${this.deaths.length} times within ${CRASH_LOOP_WINDOW_MS / 1000} s`);
+        return;
+      }
+      log(`${this.spec.name} ${how}; restarting in ${this.backoffMs} ms`);
+      this.restartTimer = setTimeout(() => this.start(), this.backoffMs);
+      this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+    });
+  }
+
+  /** SIGTERM to the child's process group, SIGKILL after the grace period; resolves once it is gone. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (!child?.pid) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    signalGroup(child.pid, "SIGTERM");
+    const killer = setTimeout(() => signalGroup(child.pid!, "SIGKILL"), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(killer);
+    // Whatever the child left in its group (a command it ran) goes with it.
+    signalGroup(child.pid, "SIGKILL");
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
+/** Retries `probe` until it resolves (a service answers), for up to two minutes (a first initdb is slow). */
+async function waitFor(what: string, probe: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await probe();
+      return;
+    } catch (err) {
+      if (stopping) throw new Error(`stopped while waiting for ${what}`);
+      if (Date.now() > deadline) throw new Error(`${what} did not come up: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+async function temporalAnswers(address: string): Promise<void> {
+  const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+  await connection.close();
+}
+
+async function databaseAnswers(url: string): Promise<void> {
+  const client = new PgClient({ connectionString: url, connectionTimeoutMillis: 1_000 });
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const children: Supervised[] = [];
+let stopping = false;
+
+async function stopAll(code: number, why: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log(`stopping (${why})`);
+  // The API first (no new requests), the workers, then PostgreSQL and Temporal.
+  for (const child of [...children].reverse()) await child.stop();
+  log("stopped");
+  process.exit(code);
 }
 
 async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
-  let embedded: EmbeddedDatabase | undefined;
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => void stopAll(0, signal));
+  const crashLoop = (name: string, reason: string) => {
+    console.error(`[run-system] ${name} keeps crashing (${reason}): stopping the system. Its output above says why.`);
+    void stopAll(1, `${name} is in a crash loop`);
+  };
+  const supervise = (spec: ChildSpec) => {
+    const child = new Supervised(spec, crashLoop);
+    children.push(child);
+    child.start();
+  };
+
+  const temporalAddress = process.env.QX_TEMPORAL_ADDRESS ?? `127.0.0.1:${temporalPort}`;
+  const temporalEnv = {
+    ...process.env,
+    QX_TEMPORAL_PORT: String(temporalPort),
+    QX_TEMPORAL_UI_PORT: String(temporalUiPort),
+    QX_TEMPORAL_DIR: process.env.QX_TEMPORAL_DIR ?? path.join(dataDir, "temporal"),
+  };
+  if (!process.env.QX_TEMPORAL_ADDRESS) {
+    supervise({ name: "Temporal dev server", command: "bash", args: [path.join(root, "scripts/services/temporal.sh"), "run"], env: temporalEnv });
+  }
+
   let databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) {
-    embedded = await startEmbeddedPostgres(path.join(dataDir, "postgres"), EMBEDDED_POSTGRES_PORT);
-    databaseUrl = embedded.url;
+    supervise({
+      name: "embedded PostgreSQL",
+      command: process.execPath,
+      args: ["--import", "tsx", path.join(root, "scripts/services/embedded-postgres.ts"), path.join(dataDir, "postgres"), String(postgresPort)],
+      env: process.env,
+    });
+    databaseUrl = embeddedPostgresUrl(postgresPort);
   }
+  await waitFor(`PostgreSQL`, () => databaseAnswers(databaseUrl!));
   await applyMigrations(databaseUrl);
+  await waitFor(`Temporal at ${temporalAddress}`, () => temporalAnswers(temporalAddress));
+  // Bundled once here: a restarted control-plane worker loads it and polls again in about a second.
+  const bundle = path.join(dataDir, "workflow-bundle.js");
+  writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: require.resolve("../workflows") })).code);
+  if (stopping) return;
 
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: databaseUrl,
-    QX_API_TOKENS: apiTokens(),
-    QX_SECRETS_KEY: secretsKey(),
+    QX_TEMPORAL_ADDRESS: temporalAddress,
+    QX_API_PORT: String(apiPort),
+    QX_API_TOKENS: process.env.QX_API_TOKENS ?? `${generatedOnce("api-token", () => randomBytes(24).toString("base64url"))}=admin`,
+    QX_SECRETS_KEY: process.env.QX_SECRETS_KEY ?? generatedOnce("secrets-key", () => randomBytes(32).toString("base64")),
     QX_HOST_ID: process.env.QX_HOST_ID ?? "local",
     QX_LIBVIRT_URI: libvirtUri(),
     QX_LOCAL_POOL_DIR: process.env.QX_LOCAL_POOL_DIR ?? path.join(dataDir, "pools/local"),
     QX_CONSOLE_LOG_DIR: process.env.QX_CONSOLE_LOG_DIR ?? path.join(dataDir, "console"),
-    ...chassisEnv(),
+    QX_WORKFLOW_BUNDLE: bundle,
   };
-  const tsx = path.join(root, "node_modules/.bin/tsx");
-  const children: ChildProcess[] = ["workers/control-plane.ts", "workers/host.ts", "api/server.ts"].map((entry) =>
-    spawn(tsx, [path.join(root, entry)], { env, stdio: "inherit" }),
-  );
+  for (const [name, entry] of [
+    ["control-plane worker", "workers/control-plane.ts"],
+    ["host worker", "workers/host.ts"],
+    ["API", "api/server.ts"],
+  ] as const) {
+    supervise({ name, command: process.execPath, args: ["--import", "tsx", path.join(root, entry)], env });
+  }
 
   // Where the token is, never the token itself: terminal scrollback and log collectors keep output.
   const tokenFrom = process.env.QX_API_TOKENS ? "QX_API_TOKENS" : path.join(dataDir, "api-token");
-  console.log(`\nQuantix is starting:\n  API          http://127.0.0.1:${process.env.QX_API_PORT ?? 8080}  (Authorization: Bearer <token from ${tokenFrom}>)\n  Temporal UI  http://127.0.0.1:8233\n`);
-
-  let stopping = false;
-  const stopAll = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    for (const child of children) child.kill("SIGTERM");
-    await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))));
-    await embedded?.stop();
-    process.exit(code);
-  };
-  for (const child of children) child.once("exit", (code) => void stopAll(code ?? 1));
-  process.on("SIGINT", () => void stopAll(0));
-  process.on("SIGTERM", () => void stopAll(0));
+  console.log(
+    `\nQuantix is starting:\n  API          http://127.0.0.1:${apiPort}  (Authorization: Bearer <token from ${tokenFrom}>; ready when /readyz answers 200)\n` +
+      `  Temporal UI  http://127.0.0.1:${temporalUiPort}\n`,
+  );
 }
 
 main().catch((err) => {
-  console.error(err);
-  process.exit(1);
+  console.error("[run-system] could not start:", err);
+  // Whatever was started goes down with it.
+  void stopAll(1, "start-up failed");
 });

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts/stops a Temporal dev server (full server on SQLite, Web UI built in) from the project venv.
+# Starts/stops a Temporal dev server (full server on SQLite, Web UI built in) from the project venv;
+# `run` runs it in the foreground instead (for a supervisor).
 #   QX_TEMPORAL_PORT (7233), QX_TEMPORAL_UI_PORT (8233), QX_TEMPORAL_DIR (<repo>/.data/temporal)
 # The custom search attributes the workflows set are registered at start.
 set -euo pipefail
@@ -12,13 +13,25 @@ pidfile="$dir/temporal-$port.pid"
 
 healthy() { "$bin" operator cluster health --address "127.0.0.1:$port" 2>/dev/null | grep -q SERVING; }
 
-start() {
-  mkdir -p "$dir"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && healthy; then return 0; fi
+server_args() {
   args=(server start-dev --ip 127.0.0.1 --port "$port" --ui-port "$ui_port"
         --db-filename "$dir/temporal-$port.db" --namespace default --log-level warn)
   for sa in VmId HostId OperationType OperationId; do args+=(--search-attribute "$sa=Keyword"); done
   [ "${QX_TEMPORAL_HEADLESS:-0}" = 1 ] && args+=(--headless)
+  return 0
+}
+
+# In the foreground, for a supervisor (scripts/run-system.ts) that restarts it when it dies.
+run() {
+  mkdir -p "$dir"
+  server_args
+  exec "$bin" "${args[@]}"
+}
+
+start() {
+  mkdir -p "$dir"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && healthy; then return 0; fi
+  server_args
   nohup "$bin" "${args[@]}" >"$dir/temporal-$port.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 300); do
@@ -42,6 +55,7 @@ stop() {
 
 case "${1:-start}" in
   start) start ;;
+  run) run ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|run|stop" >&2; exit 2 ;;
 esac
