@@ -112,6 +112,13 @@ const hostSchema = z.object({
   ovnBridgeMappings: z.string().optional(),
   /** Private networks and host names image downloads may reach (common/fetch-policy.ts), comma-separated. */
   fetchAllow: z.string().optional(),
+  /** Stall detection of image downloads (activities/images/transfer-meter.ts): the floor... */
+  downloadStallWindowMs: optionalDurationMs,
+  downloadStallMinBytes: z.coerce.number().int().nonnegative().optional(),
+  /** ...no byte (or no response) for this long... */
+  downloadIdleTimeoutMs: optionalDurationMs,
+  /** ...and how many stalled attempts are retried before DOWNLOAD_STALLED is final. */
+  downloadStallRetries: z.coerce.number().int().nonnegative().optional(),
 });
 
 export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 2;
@@ -142,6 +149,10 @@ export function hostConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostWor
     ovnRundir: env.QX_OVN_RUNDIR || undefined,
     ovnBridgeMappings: env.QX_OVN_BRIDGE_MAPPINGS,
     fetchAllow: env.QX_FETCH_ALLOW,
+    downloadStallWindowMs: env.QX_DOWNLOAD_STALL_WINDOW_MS,
+    downloadStallMinBytes: env.QX_DOWNLOAD_STALL_MIN_BYTES,
+    downloadIdleTimeoutMs: env.QX_DOWNLOAD_IDLE_TIMEOUT_MS,
+    downloadStallRetries: env.QX_DOWNLOAD_STALL_RETRIES,
   });
 }
 

@@ -35,6 +35,8 @@ export const ERROR_CODES = [
   "COMMAND_TIMEOUT",
   // images
   "DOWNLOAD_FAILED",
+  /** The transfer went below its floor or silent (activities/images/transfer-meter.ts). */
+  "DOWNLOAD_STALLED",
   /** The outbound fetch policy refuses the address (common/fetch-policy.ts). */
   "URL_NOT_ALLOWED",
   "CHECKSUM_MISMATCH",

@@ -14,6 +14,7 @@ import { Client, Connection } from "@temporalio/client";
 import { createHostActivities, type HostActivities } from "../activities/host";
 import { DEFAULT_FETCH_POLICY } from "../activities/images/http-get";
 import { createPoolImageActivities } from "../activities/images/pool-images";
+import { DEFAULT_STALL_POLICY } from "../activities/images/transfer-meter";
 import type { HostFacts } from "../activities/database/hosts";
 import { connectLibvirt } from "../activities/libvirt/libvirt-hypervisor";
 import type { Hypervisor } from "../activities/libvirt/hypervisor";
@@ -78,6 +79,12 @@ export async function createHostRuntime(config: HostWorkerConfig): Promise<HostR
     {
       heartbeatIntervalMs: config.imageHeartbeatIntervalMs ?? DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS,
       fetchPolicy: { ...DEFAULT_FETCH_POLICY, allow: parseFetchAllowList(config.fetchAllow) },
+      stall: {
+        windowMs: config.downloadStallWindowMs ?? DEFAULT_STALL_POLICY.windowMs,
+        minBytes: config.downloadStallMinBytes ?? DEFAULT_STALL_POLICY.minBytes,
+        idleMs: config.downloadIdleTimeoutMs ?? DEFAULT_STALL_POLICY.idleMs,
+        retries: config.downloadStallRetries ?? DEFAULT_STALL_POLICY.retries,
+      },
     },
     parseSecretsKey(config.secretsKey),
   );

@@ -19,6 +19,7 @@ import { ProgressHeartbeat, resumePointOf } from "./progress";
 import { assertSelfContained, convertToQcow2 } from "./qemu-image";
 import { assertAbsoluteDir, assertSafeFileName } from "./safe-name";
 import { transferInto } from "./transfer";
+import { DEFAULT_STALL_POLICY, type StallPolicy } from "./transfer-meter";
 
 export interface ImageChecksum {
   algorithm: ChecksumAlgorithm;
@@ -58,8 +59,8 @@ export interface DownloadedImage {
 export interface ImageDownloadDeps {
   /** Heartbeat and sync cadence; the activity's heartbeatTimeout must be several times longer. */
   heartbeatIntervalMs: number;
-  /** A connection silent this long fails the attempt (retryably). */
-  idleTimeoutMs: number;
+  /** When a transfer counts as stalled (silent, or below a floor): DOWNLOAD_STALLED. */
+  stall: StallPolicy;
   /** qemu-img convert of a multi-GiB raw image can take many minutes on a slow pool. */
   convertTimeoutMs: number;
   userAgent: string;
@@ -69,7 +70,7 @@ export interface ImageDownloadDeps {
 
 const DEFAULT_DEPS: ImageDownloadDeps = {
   heartbeatIntervalMs: 1_000,
-  idleTimeoutMs: 60_000,
+  stall: DEFAULT_STALL_POLICY,
   convertTimeoutMs: 2 * 60 * 60_000,
   userAgent: "quantix-orchestrator/image-download",
   fetchPolicy: DEFAULT_FETCH_POLICY,
@@ -220,7 +221,7 @@ export function createImageDownloadActivities(overrides: Partial<ImageDownloadDe
           signal,
           progress,
           userAgent: deps.userAgent,
-          idleTimeoutMs: deps.idleTimeoutMs,
+          stall: deps.stall,
           target: fetchTarget(input.source),
         });
         checksum = { algorithm, value: await file.digest() };

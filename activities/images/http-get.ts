@@ -50,7 +50,7 @@ export interface HttpGetOptions {
   headers: Record<string, string>;
   /** Aborts the request and its body stream (the activity's cancellation signal). */
   signal: AbortSignal;
-  /** A socket silent for this long fails the request: a stalled mirror must not hold the slot. */
+  /** A socket silent for this long fails the request with Stalled: a stalled mirror must not hold the slot. */
   idleTimeoutMs: number;
   maxRedirects: number;
   target: FetchTarget;
@@ -103,6 +103,9 @@ function guardedLookup(policy: FetchPolicy): LookupFunction {
   };
 }
 
+/** The server went silent (no response, or no body byte) for idleTimeoutMs; the caller decides what a stall costs. */
+export class Stalled extends Error {}
+
 /** The connection could not be made (vs. an answer that came): these are retried briefly, then refused. */
 class ConnectFailure extends Error {}
 
@@ -123,6 +126,8 @@ function requestOnce(url: URL, options: HttpGetOptions): Promise<http.IncomingMe
     let connected = false;
     const request = client.get(url, { headers: options.headers, signal: options.signal, ...(lookup ? { lookup } : {}) }, (response) => {
       connected = true;
+      // From here the body's reader watches for stalls (transfer-meter.ts), with its floor as well.
+      request.setTimeout(0);
       resolve(response);
     });
     request.on("socket", (socket) => {
@@ -130,11 +135,10 @@ function requestOnce(url: URL, options: HttpGetOptions): Promise<http.IncomingMe
       const timer = setTimeout(() => request.destroy(new ConnectFailure("connect timeout")), connectTimeoutMs);
       socket.once("connect", () => clearTimeout(timer)).once("close", () => clearTimeout(timer));
     });
-    request.setTimeout(options.idleTimeoutMs, () =>
-      request.destroy(new Error(`no data from ${displayUrl(url)} for ${options.idleTimeoutMs} ms`)),
-    );
+    request.setTimeout(options.idleTimeoutMs, () => request.destroy(new Stalled(`no data for ${Math.round(options.idleTimeoutMs / 1000)} s`)));
     request.on("error", (err: NodeJS.ErrnoException) => {
       if (options.signal.aborted) return reject(options.signal.reason);
+      if (err instanceof Stalled) return reject(err);
       if (err instanceof AddressRefused) return reject(notAllowed(url));
       if (!connected && (err instanceof ConnectFailure || CONNECT_ERRORS.has(err.code ?? ""))) return reject(new ConnectFailure(err.message));
       reject(transientFailure("DOWNLOAD_FAILED", `GET ${displayUrl(url)}: ${err.message}`));

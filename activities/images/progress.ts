@@ -11,8 +11,11 @@ export interface DownloadProgress {
   bytesDone: number;
   /** Null while the server has not said (no Content-Length). */
   bytesTotal: number | null;
+  /** Measured over the last few seconds (RATE_WINDOW_MS), never from two beats a moment apart. */
   bytesPerSecond: number;
   validator?: string;
+  /** Attempts that ended stalled so far (transfer-meter.ts): past the policy's retries, the download fails for good. */
+  stalls?: number;
 }
 
 export type ProgressState = Omit<DownloadProgress, "bytesPerSecond">;
@@ -27,8 +30,12 @@ export function resumePointOf(details: unknown): ProgressState | null {
     bytesDone: d.bytesDone,
     bytesTotal: typeof d.bytesTotal === "number" ? d.bytesTotal : null,
     validator: typeof d.validator === "string" ? d.validator : undefined,
+    ...(typeof d.stalls === "number" && Number.isSafeInteger(d.stalls) && d.stalls > 0 ? { stalls: d.stalls } : {}),
   };
 }
+
+/** The rate shown is the bytes of this window over its length: a trickle reads as the trickle it is. */
+const RATE_WINDOW_MS = 5_000;
 
 /**
  * Sends heartbeats at a steady pace: `report` sends at once, and a timer repeats the last state
@@ -39,7 +46,8 @@ export function resumePointOf(details: unknown): ProgressState | null {
 export class ProgressHeartbeat {
   private state: ProgressState;
   private lastBeatAt = Date.now();
-  private lastBeatBytes: number;
+  /** (time, bytesDone) of the beats of the last RATE_WINDOW_MS, oldest first. */
+  private readonly samples: { at: number; bytes: number }[];
   private timer: NodeJS.Timeout | undefined;
 
   /**
@@ -52,7 +60,7 @@ export class ProgressHeartbeat {
     resume: ProgressState | null,
   ) {
     this.state = { ...(resume ?? { bytesDone: 0, bytesTotal: null }), phase: "verifying" };
-    this.lastBeatBytes = this.state.bytesDone;
+    this.samples = [{ at: this.lastBeatAt, bytes: this.state.bytesDone }];
   }
 
   start(): void {
@@ -70,13 +78,22 @@ export class ProgressHeartbeat {
     this.beat();
   }
 
+  /**
+   * Bytes per second over the samples of the last RATE_WINDOW_MS, over at least one second: two
+   * beats a millisecond apart (a report right after a timer beat) must not multiply a few bytes
+   * into thousands per second.
+   */
+  private rate(now: number): number {
+    this.samples.push({ at: now, bytes: this.state.bytesDone });
+    while (this.samples.length > 2 && this.samples[1]!.at <= now - RATE_WINDOW_MS) this.samples.shift();
+    const oldest = this.samples[0]!;
+    return Math.max(0, Math.round(((this.state.bytesDone - oldest.bytes) * 1000) / Math.max(now - oldest.at, 1000)));
+  }
+
   private beat(): void {
     const now = Date.now();
-    const elapsedMs = Math.max(now - this.lastBeatAt, 1);
-    const bytesPerSecond = Math.max(0, Math.round(((this.state.bytesDone - this.lastBeatBytes) * 1000) / elapsedMs));
     this.lastBeatAt = now;
-    this.lastBeatBytes = this.state.bytesDone;
-    const details: DownloadProgress = { ...this.state, bytesPerSecond };
+    const details: DownloadProgress = { ...this.state, bytesPerSecond: this.rate(now) };
     if (details.validator === undefined) delete details.validator;
     this.context.heartbeat(details);
   }

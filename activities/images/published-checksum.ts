@@ -6,13 +6,15 @@
  */
 import { Context } from "@temporalio/activity";
 import { permanentFailure, transientFailure } from "../../common/errors";
-import { displayUrl, httpGet, parseDownloadUrl, type FetchPolicy } from "./http-get";
+import { displayUrl, httpGet, parseDownloadUrl, Stalled, type FetchPolicy } from "./http-get";
 import type { ChecksumAlgorithm } from "./partial-file";
 import type { ImageChecksum } from "./download";
 
 /** Sums files are a few KiB; anything far larger is not one. */
 const MAX_SUMS_BYTES = 1024 * 1024;
 const IDLE_TIMEOUT_MS = 30_000;
+/** A few KiB take well under a second: a server trickling one for a minute is stalled, whatever its pace. */
+const BODY_DEADLINE_MS = 60_000;
 const HEX_LENGTH: Record<ChecksumAlgorithm, number> = { sha256: 64, sha512: 128 };
 
 export interface PublishedChecksumInput {
@@ -44,6 +46,8 @@ async function readSmallBody(url: URL, signal: AbortSignal, policy: FetchPolicy)
     idleTimeoutMs: IDLE_TIMEOUT_MS,
     maxRedirects: 5,
     target: { kind: "policy", policy },
+  }).catch((err: unknown) => {
+    throw err instanceof Stalled ? transientFailure("DOWNLOAD_STALLED", `GET ${displayUrl(url)}: ${err.message}`) : err;
   });
   const status = response.statusCode ?? 0;
   if (status !== 200) {
@@ -51,15 +55,22 @@ async function readSmallBody(url: URL, signal: AbortSignal, policy: FetchPolicy)
     const what = `GET ${displayUrl(finalUrl)} answered ${status}`;
     throw status >= 500 || status === 429 ? transientFailure("DOWNLOAD_FAILED", what) : permanentFailure("DOWNLOAD_FAILED", what);
   }
+  const deadline = setTimeout(() => response.destroy(new Stalled(`not read within ${BODY_DEADLINE_MS / 1000} s`)), BODY_DEADLINE_MS);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of response as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_SUMS_BYTES) {
-      response.destroy();
-      throw permanentFailure("CONTENT_TOO_LARGE", `${displayUrl(finalUrl)} is larger than ${MAX_SUMS_BYTES} bytes: not a sums file`);
+  try {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_SUMS_BYTES) {
+        response.destroy();
+        throw permanentFailure("CONTENT_TOO_LARGE", `${displayUrl(finalUrl)} is larger than ${MAX_SUMS_BYTES} bytes: not a sums file`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (err) {
+    throw err instanceof Stalled ? transientFailure("DOWNLOAD_STALLED", `GET ${displayUrl(finalUrl)}: ${err.message}`) : err;
+  } finally {
+    clearTimeout(deadline);
   }
   return Buffer.concat(chunks).toString("utf8");
 }

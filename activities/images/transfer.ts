@@ -3,9 +3,10 @@ import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { permanentFailure, transientFailure } from "../../common/errors";
 import { detectFormat, type ImageFormat, type ImageKind } from "./content-type";
-import { displayUrl, httpGet, type FetchTarget } from "./http-get";
+import { displayUrl, httpGet, Stalled, type FetchTarget } from "./http-get";
 import type { PartialFile } from "./partial-file";
 import type { ProgressHeartbeat, ProgressState } from "./progress";
+import { TransferMeter, type StallPolicy } from "./transfer-meter";
 
 export interface TransferOptions {
   url: URL;
@@ -16,7 +17,7 @@ export interface TransferOptions {
   signal: AbortSignal;
   progress: ProgressHeartbeat;
   userAgent: string;
-  idleTimeoutMs: number;
+  stall: StallPolicy;
   target: FetchTarget;
 }
 
@@ -64,7 +65,7 @@ function assertStatus(response: IncomingMessage, expected: number, url: URL): vo
 async function openResponse(file: PartialFile, options: TransferOptions) {
   const baseHeaders = { "user-agent": options.userAgent, "accept-encoding": "identity" };
   const get = (headers: Record<string, string>) =>
-    httpGet(options.url, { headers, signal: options.signal, idleTimeoutMs: options.idleTimeoutMs, maxRedirects: MAX_REDIRECTS, target: options.target });
+    httpGet(options.url, { headers, signal: options.signal, idleTimeoutMs: options.stall.idleMs, maxRedirects: MAX_REDIRECTS, target: options.target });
   const resumeFrom = file.size;
   if (resumeFrom === 0) {
     const { response, url } = await get(baseHeaders);
@@ -91,17 +92,34 @@ async function brokeOff(file: PartialFile, options: TransferOptions, reason: str
 }
 
 /**
+ * A stalled attempt: what arrived is made durable and heartbeated with the count of stalls so far,
+ * so a retry resumes there; past the policy's retries the download fails for good (freeing its slot
+ * for downloads that move).
+ */
+async function stalled(file: PartialFile, options: TransferOptions, reason: string) {
+  const durable = await file.sync();
+  const stalls = (options.resume?.stalls ?? 0) + 1;
+  options.progress.report({ bytesDone: durable, stalls });
+  const message = `download from ${displayUrl(options.url)} stalled: ${reason}`;
+  if (stalls > options.stall.retries) return permanentFailure("DOWNLOAD_STALLED", `${message} (stalled ${stalls} times)`, { stalls });
+  return transientFailure("DOWNLOAD_STALLED", message, { stalls });
+}
+
+/**
  * Receives the body into `file` through a stream pipeline ("data" events: no promise per chunk),
  * checking the size as bytes arrive and calling `onAppended` after each chunk (the content check).
  * Every heartbeat interval, also while the server is silent, the bytes received so far are synced
  * in the background and their count heartbeated:
  * the transfer never pauses for an fsync, and a worker lost during a stall resumes after the
- * bytes of the burst before it. A failure of the file or of a check is rethrown; one of the
- * connection syncs and heartbeats what arrived before failing retryably.
+ * bytes of the burst before it. The same tick watches for a stall (TransferMeter: silent, or below
+ * the floor). A failure of the file or of a check is rethrown; one of the connection syncs and
+ * heartbeats what arrived before failing retryably.
  */
 async function receiveBody(response: IncomingMessage, file: PartialFile, options: TransferOptions, onAppended: () => void): Promise<void> {
   const { progress, signal } = options;
   let fileFailure: unknown;
+  /** Receiving waits for the file (all ring slots busy): a slow disk is not a stalled server. */
+  let waitingForFile = false;
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       let waitForSlot: Promise<void> | undefined;
@@ -114,7 +132,8 @@ async function receiveBody(response: IncomingMessage, file: PartialFile, options
         return callback(err as Error);
       }
       if (!waitForSlot) return callback();
-      waitForSlot.then(
+      waitingForFile = true;
+      waitForSlot.finally(() => (waitingForFile = false)).then(
         () => callback(),
         (err: Error) => {
           fileFailure = err;
@@ -142,8 +161,13 @@ async function receiveBody(response: IncomingMessage, file: PartialFile, options
         syncing = undefined;
       });
   };
+  const meter = new TransferMeter(options.stall, file.size);
   const timer = setInterval(() => {
     if (file.size > reported) syncInBackground();
+    if (waitingForFile) meter.excuse();
+    else meter.observe(file.size);
+    const reason = meter.stallReason();
+    if (reason) response.destroy(new Stalled(reason));
   }, progress.intervalMs);
   let failure: unknown;
   try {
@@ -157,6 +181,7 @@ async function receiveBody(response: IncomingMessage, file: PartialFile, options
   if (failure === undefined) return;
   if (signal.aborted) throw signal.reason;
   if (failure === fileFailure) throw failure;
+  if (failure instanceof Stalled) throw await stalled(file, options, failure.message);
   throw await brokeOff(file, options, (failure as Error).message);
 }
 
@@ -173,7 +198,9 @@ export async function transferInto(file: PartialFile, options: TransferOptions):
   let total = options.resume?.bytesTotal ?? null;
   const everythingOnDisk = file.size > 0 && file.size === total;
   if (!everythingOnDisk) {
-    const response = await openResponse(file, options);
+    const response = await openResponse(file, options).catch(async (err: unknown) => {
+      throw err instanceof Stalled ? await stalled(file, options, `no response: ${err.message}`) : err;
+    });
     if (file.size === 0) format = undefined; // started over: judge the new bytes
     total = totalOf(response);
     if (total !== null && total > options.maxBytes) {

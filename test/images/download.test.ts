@@ -4,12 +4,14 @@ import { DefaultLogger } from "@temporalio/worker";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import { createImageDownloadActivities, type DownloadImageInput } from "../../activities/images/download";
 import type { DownloadProgress } from "../../activities/images/progress";
+import { DEFAULT_STALL_POLICY } from "../../activities/images/transfer-meter";
 import { DEFAULT_FETCH_POLICY } from "../../activities/images/http-get";
 import { parseFetchAllowList } from "../../common/fetch-policy";
-import { testNetwork } from "../support/test-network";
+import { listenInNamespace, testNetwork } from "../support/test-network";
 import { ImageServer } from "./image-server";
 
 const MiB = 1024 * 1024;
@@ -17,7 +19,7 @@ const MiB = 1024 * 1024;
 const quietLogger = new DefaultLogger("ERROR");
 /** The fetch policy of a host whose operator admitted the test web server's network (test-network.ts). */
 const fetchPolicy = { ...DEFAULT_FETCH_POLICY, allow: parseFetchAllowList(testNetwork().cidr) };
-const activities = createImageDownloadActivities({ heartbeatIntervalMs: 50, idleTimeoutMs: 5_000, fetchPolicy });
+const activities = createImageDownloadActivities({ heartbeatIntervalMs: 50, stall: { ...DEFAULT_STALL_POLICY, idleMs: 5_000 }, fetchPolicy });
 
 let root: string;
 let fixtures: string;
@@ -260,6 +262,60 @@ describe("downloadImage", () => {
     expect(await failure(download({ url: server.url("/loop") }))).toMatchObject({ type: "DOWNLOAD_FAILED", nonRetryable: true });
     expect(await failure(download({ url: "file:///etc/passwd" }))).toMatchObject({ type: "VALIDATION_FAILED" });
     expect(await failure(download({ url: server.url("/x"), imageId: "../escape" }))).toMatchObject({ type: "VALIDATION_FAILED" });
+  });
+
+  describe("stalled transfers fail DOWNLOAD_STALLED instead of holding the slot", () => {
+    /** A short window for the test (minutes in production): 4 s of under 2 KiB is a stall. */
+    const stall = { windowMs: 4_000, minBytes: 2048, idleMs: 3_000, retries: 0 };
+    const stallingActivities = createImageDownloadActivities({ heartbeatIntervalMs: 100, stall, fetchPolicy });
+
+    function stallingDownload(url: string, heartbeatDetails?: DownloadProgress, policy = stallingActivities): Run {
+      const env = new MockActivityEnvironment(heartbeatDetails ? { heartbeatDetails } : {}, { logger: quietLogger });
+      const heartbeats: DownloadProgress[] = [];
+      env.on("heartbeat", (d: DownloadProgress) => heartbeats.push(d));
+      const input: DownloadImageInput = { imageId: "img-1", targetDir: pool, kind: "iso", maxBytes: 64 * MiB, source: { kind: "url", url } };
+      return { env, heartbeats, result: env.run(policy.downloadImage, input) };
+    }
+
+    test("a byte a second: below the floor, failed within the window, its rate shown as the trickle it is", async () => {
+      server.route("/trickle.iso", { body: images.iso, chunkBytes: 1, chunkDelayMs: 1_000 });
+      const started = Date.now();
+      const run = stallingDownload(server.url("/trickle.iso"));
+      const err = await failure(run);
+      expect(err).toMatchObject({ type: "DOWNLOAD_STALLED", nonRetryable: true, message: expect.stringContaining("below the floor") });
+      expect(Date.now() - started).toBeLessThan(stall.windowMs + 4_000);
+      // Measured: a few bytes over seconds, never thousands per second from two beats a moment apart.
+      expect(Math.max(...run.heartbeats.map((h) => h.bytesPerSecond))).toBeLessThanOrEqual(3);
+      expect(poolFiles()).toEqual([]);
+    });
+
+    test("a server gone silent after the headers, and one that never answers, stall at the idle limit", async () => {
+      server.route("/silent.iso", { body: images.iso, stallAt: 64 * 1024 });
+      expect(await failure(stallingDownload(server.url("/silent.iso")))).toMatchObject({ type: "DOWNLOAD_STALLED", message: expect.stringContaining("no data for 3 s") });
+      const mute = net.createServer(() => undefined); // accepts, then says nothing
+      await listenInNamespace(testNetwork(), mute);
+      try {
+        const url = `http://${testNetwork().namespaceAddress}:${(mute.address() as AddressInfo).port}/x.iso`;
+        expect(await failure(stallingDownload(url))).toMatchObject({ type: "DOWNLOAD_STALLED", message: expect.stringContaining("no response") });
+      } finally {
+        mute.close();
+      }
+      expect(poolFiles()).toEqual([]);
+    });
+
+    test("stalls are retried as many times as the policy says, resuming, then fail for good", async () => {
+      const retrying = createImageDownloadActivities({ heartbeatIntervalMs: 100, stall: { ...stall, retries: 1 }, fetchPolicy });
+      server.route("/stall-once.iso", { body: images.iso, ranges: true, etag: '"s1"', stallAt: 128 * 1024 });
+      const first = stallingDownload(server.url("/stall-once.iso"), undefined, retrying);
+      expect(await failure(first)).toMatchObject({ type: "DOWNLOAD_STALLED", nonRetryable: false });
+      const last = first.heartbeats.at(-1)!;
+      expect(last).toMatchObject({ stalls: 1, bytesDone: 128 * 1024 });
+      expect(poolFiles()).toEqual([".partial-img-1"]);
+      // The retry resumes from the synced bytes; stalling again exhausts the retries.
+      const second = stallingDownload(server.url("/stall-once.iso"), last, retrying);
+      expect(await failure(second)).toMatchObject({ type: "DOWNLOAD_STALLED", nonRetryable: true, message: expect.stringContaining("stalled 2 times") });
+      expect(poolFiles()).toEqual([]);
+    });
   });
 
   test("removePartialDownload removes leftovers, never the finished image, and is idempotent", async () => {

@@ -8,6 +8,7 @@ import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import { createImageDownloadActivities, type DownloadedImage, type DownloadImageInput } from "../../activities/images/download";
+import { DEFAULT_STALL_POLICY } from "../../activities/images/transfer-meter";
 import { DEFAULT_FETCH_POLICY, type FetchPolicy, type Resolver } from "../../activities/images/http-get";
 import { addressClass, parseFetchAllowList, refusedBeforeResolving } from "../../common/fetch-policy";
 import { listenInNamespace, testNetwork } from "../support/test-network";
@@ -73,7 +74,7 @@ function policy(overrides: Partial<FetchPolicy> = {}): FetchPolicy {
 /** Into a pool of its own: an image already in the pool would be returned without fetching. */
 async function download(url: string, fetchPolicy = policy()): Promise<DownloadedImage> {
   pool = mkdtempSync(path.join(root, "pool-"));
-  const activities = createImageDownloadActivities({ heartbeatIntervalMs: 50, idleTimeoutMs: 5_000, fetchPolicy });
+  const activities = createImageDownloadActivities({ heartbeatIntervalMs: 50, stall: { ...DEFAULT_STALL_POLICY, idleMs: 5_000 }, fetchPolicy });
   const input: DownloadImageInput = { imageId: "img-1", targetDir: pool, kind: "iso", maxBytes: 64 * 1024 * 1024, source: { kind: "url", url } };
   return new MockActivityEnvironment({}, { logger: quietLogger }).run(activities.downloadImage, input);
 }

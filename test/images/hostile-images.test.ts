@@ -32,7 +32,8 @@ beforeAll(async () => {
   execFileSync("genisoimage", ["-quiet", "-o", path.join(root, "small.iso"), "-V", "HOSTILE", path.join(root, "content")]);
   iso = readFileSync(path.join(root, "small.iso"));
   await server.start();
-  system = await startTestSystem({ imageHeartbeatIntervalMs: 100 });
+  // Stall detection with a window short enough for a test: under 4 KiB in 3 s, or 3 s of silence.
+  system = await startTestSystem({ imageHeartbeatIntervalMs: 100, downloadStall: { windowMs: 3_000, minBytes: 4096, idleMs: 3_000, retries: 0 } });
   host = system.hosts[0]!;
 });
 
@@ -47,6 +48,16 @@ const poolFilesOf = (imageId: string) => (existsSync(imagesDir()) ? readdirSync(
 
 function urlImage(url: string, extra: Record<string, unknown> = {}) {
   return system.request("POST", "/v1/images", { source: "url", url, name: "hostile", kind: "iso", poolId: host.poolId, ...extra });
+}
+
+async function pollImage(imageId: string, until: (image: any) => boolean, timeoutMs = 30_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const image = (await system.request("GET", `/v1/images/${imageId}`)).body;
+    if (until(image)) return image;
+    if (Date.now() > deadline) throw new Error(`image ${imageId} still ${JSON.stringify(image)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Posts a URL image, waits for its download to end; the operation and the image as the API shows them. */
@@ -201,5 +212,29 @@ describe("2. URL secrets are secrets", () => {
     expect(await system.waitForOperation(operationId)).toMatchObject({ state: "COMPLETED" });
     expect(await system.prisma.imageSourceSecret.count({ where: { imageId } })).toBe(0);
     await expectNowhere([token], { imageId, operationId, workflowId: waiting.workflowId });
+  });
+});
+
+describe("3. stalled transfers", () => {
+  test("two byte-a-second mirrors fail DOWNLOAD_STALLED and free both slots; the rate shown is measured", async () => {
+    server.route("/trickle.iso", { body: iso, chunkBytes: 1, chunkDelayMs: 1_000 });
+    const trickles = await Promise.all([0, 1].map(async () => (await urlImage(server.url("/trickle.iso"))).body as { imageId: string; operationId: string }));
+    // Both slots (QX_MAX_CONCURRENT_DOWNLOADS=2) are taken: this one waits for one of them.
+    server.route("/after.iso", { body: iso });
+    const after = (await urlImage(server.url("/after.iso"), { checksum: { algorithm: "sha256", value: sha256(iso) } })).body as { imageId: string; operationId: string };
+
+    const live = await pollImage(trickles[0]!.imageId, (i) => i.progress.bytesDone > 0);
+    expect(live).toMatchObject({ status: "DOWNLOADING", progress: { phase: "downloading" } });
+    expect(live.progress.bytesPerSecond).toBeLessThanOrEqual(3);
+
+    for (const { imageId, operationId } of trickles) {
+      const op = await system.waitForOperation(operationId);
+      expect(op).toMatchObject({ state: "FAILED", error: { code: "DOWNLOAD_STALLED" } });
+      expectNoFailedUndo(op);
+      expect((await system.request("GET", `/v1/images/${imageId}`)).body).toMatchObject({ status: "FAILED", error: { code: "DOWNLOAD_STALLED" } });
+      expect(poolFilesOf(imageId)).toEqual([]);
+    }
+    expect(await system.waitForOperation(after.operationId)).toMatchObject({ state: "COMPLETED" });
+    expect(poolFilesOf(after.imageId)).toEqual([`${after.imageId}.iso`]);
   });
 });

@@ -16,8 +16,10 @@ export interface ImageRoute {
   cutAt?: number;
   /** Send the body up to this offset, then hold the connection open, silent, until the client leaves. */
   stallAt?: number;
-  /** Send 64 KiB chunks this many ms apart (a slow mirror). */
+  /** Send chunks (64 KiB, or chunkBytes) this many ms apart (a slow mirror). */
   chunkDelayMs?: number;
+  /** Chunk size: 1 with chunkDelayMs 1000 is the byte-a-second trickle that holds a slot. */
+  chunkBytes?: number;
   redirectTo?: string;
   /** A credential-checking mirror: the exact Authorization header and query it wants, else 401. */
   expectAuthorization?: string;
@@ -112,8 +114,9 @@ export class ImageServer {
 
   private async send(path: string, route: ImageRoute, start: number, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const end = Math.min(route.body.length, route.cutAt ?? Infinity, route.stallAt ?? Infinity);
-    for (let offset = start; offset < end && !res.destroyed; offset += CHUNK) {
-      const chunk = route.body.subarray(offset, Math.min(offset + CHUNK, end));
+    const size = route.chunkBytes ?? CHUNK;
+    for (let offset = start; offset < end && !res.destroyed; offset += size) {
+      const chunk = route.body.subarray(offset, Math.min(offset + size, end));
       this.served.set(path, this.bytesServed(path) + chunk.length);
       if (!res.write(chunk)) await drainOrClose(res);
       if (route.chunkDelayMs) await new Promise((resolve) => setTimeout(resolve, route.chunkDelayMs));

@@ -22,6 +22,7 @@ import { createNorthbound } from "../../activities/ovn/northbound";
 import { createOvsdbClient } from "../../activities/ovn/ovsdb-client";
 import type { OvnStack } from "./ovn";
 import { testNetwork } from "./test-network";
+import type { StallPolicy } from "../../activities/images/transfer-meter";
 
 export { TEST_TOKEN, TEST_USER };
 /** Seals pool secrets between the test control plane and its hosts, as QX_SECRETS_KEY does. */
@@ -100,6 +101,8 @@ export interface TestSystemOptions {
   maxImageBytes?: number;
   /** Cadence of download heartbeats (QX_IMAGE_HEARTBEAT_INTERVAL_MS); tests default to 250 ms. */
   imageHeartbeatIntervalMs?: number;
+  /** Stall detection of downloads (QX_DOWNLOAD_STALL_*): a test's own short window instead of minutes. */
+  downloadStall?: Partial<StallPolicy>;
   /** The hosts' domain type (QX_DOMAIN_TYPE): "kvm" boots firmware-only guests here, a Linux guest needs "qemu" (TCG). */
   domainType?: "kvm" | "qemu";
   /**
@@ -181,6 +184,10 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       stateDir: path.join(workDir, id, "state"),
       poolReportIntervalMs: options.poolReportIntervalMs ?? 2_000,
       imageHeartbeatIntervalMs: options.imageHeartbeatIntervalMs ?? 250,
+      downloadStallWindowMs: options.downloadStall?.windowMs,
+      downloadStallMinBytes: options.downloadStall?.minBytes,
+      downloadIdleTimeoutMs: options.downloadStall?.idleMs,
+      downloadStallRetries: options.downloadStall?.retries,
       fetchAllow: testNetwork().cidr,
       secretsKey: TEST_SECRETS_KEY,
       ...(chassis
