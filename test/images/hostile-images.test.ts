@@ -9,6 +9,7 @@ import { historyText } from "../support/history-text";
 import { startTestSystem, TEST_SECRETS_KEY, type TestHost, type TestSystem } from "../support/system";
 import { testPaths } from "../support/test-env";
 import { ImageServer } from "./image-server";
+import { pollImage } from "./poll-image";
 
 /**
  * The image library through the API under hostile use by a user with a valid token (issue 13),
@@ -48,16 +49,6 @@ const poolFilesOf = (imageId: string) => (existsSync(imagesDir()) ? readdirSync(
 
 function urlImage(url: string, extra: Record<string, unknown> = {}) {
   return system.request("POST", "/v1/images", { source: "url", url, name: "hostile", kind: "iso", poolId: host.poolId, ...extra });
-}
-
-async function pollImage(imageId: string, until: (image: any) => boolean, timeoutMs = 30_000): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const image = (await system.request("GET", `/v1/images/${imageId}`)).body;
-    if (until(image)) return image;
-    if (Date.now() > deadline) throw new Error(`image ${imageId} still ${JSON.stringify(image)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Posts a URL image, waits for its download to end; the operation and the image as the API shows them. */
@@ -223,7 +214,7 @@ describe("3. stalled transfers", () => {
     server.route("/after.iso", { body: iso });
     const after = (await urlImage(server.url("/after.iso"), { checksum: { algorithm: "sha256", value: sha256(iso) } })).body as { imageId: string; operationId: string };
 
-    const live = await pollImage(trickles[0]!.imageId, (i) => i.progress.bytesDone > 0);
+    const live = await pollImage(system, trickles[0]!.imageId, (i) => i.progress.bytesDone > 0);
     expect(live).toMatchObject({ status: "DOWNLOADING", progress: { phase: "downloading" } });
     expect(live.progress.bytesPerSecond).toBeLessThanOrEqual(3);
 

@@ -9,6 +9,7 @@ import { expectEachStepFailsCleanly } from "../support/each-step-fails";
 import { failingAt, INJECTED_FAILURE_CODE, runningTwice, type StepActivity } from "../support/step-failures";
 import { startTestSystem, type TestHost, type TestSystem } from "../support/system";
 import { ImageServer } from "./image-server";
+import { pollImage } from "./poll-image";
 
 const MiB = 1024 * 1024;
 const MAX_IMAGE_BYTES = 64 * MiB;
@@ -66,16 +67,6 @@ async function downloadIso(route: string, body: Buffer): Promise<string> {
   const { imageId, operationId } = await postImage({ source: "url", url: server.url(route), name: route, kind: "iso", checksum: { algorithm: "sha256", value: sha256(body) } });
   expect(await system.waitForOperation(operationId)).toMatchObject({ state: "COMPLETED" });
   return imageId;
-}
-
-async function pollImage(imageId: string, until: (image: any) => boolean, timeoutMs = 60_000): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const image = (await system.request("GET", `/v1/images/${imageId}`)).body;
-    if (until(image)) return image;
-    if (Date.now() > deadline) throw new Error(`image ${imageId} still ${JSON.stringify(image)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Sends only the headers of a PUT that announces `length` bytes (fetch would not send such a header). */
@@ -160,10 +151,10 @@ describe("image library through the API on real Temporal, PostgreSQL, HTTP and K
     const { imageId, operationId } = await postImage({ source: "url", url: server.url("/big.iso"), name: "big", kind: "iso", checksum: { algorithm: "sha256", value: sha256(body) } });
 
     // Live progress comes from the download's heartbeats, through the API.
-    const moving = await pollImage(imageId, (i) => i.progress.bytesDone > 0);
+    const moving = await pollImage(system, imageId, (i) => i.progress.bytesDone > 0);
     expect(moving).toMatchObject({ status: "DOWNLOADING", progress: { phase: "downloading", bytesTotal: body.length } });
     // The mirror stalls: what arrived before is synced and heartbeated while it is silent.
-    await pollImage(imageId, (i) => i.progress.bytesDone === stallAt);
+    await pollImage(system, imageId, (i) => i.progress.bytesDone === stallAt);
     await system.stopHostWorker(host);
 
     server.route("/big.iso", { body, ranges: true, etag: '"big-v1"' });
@@ -179,7 +170,7 @@ describe("image library through the API on real Temporal, PostgreSQL, HTTP and K
   test("cancel stops the download within a heartbeat and leaves no file", async () => {
     server.route("/slow.iso", { body: fixtures.bigIso, chunkDelayMs: 20 });
     const { imageId, operationId } = await postImage({ source: "url", url: server.url("/slow.iso"), name: "slow", kind: "iso" });
-    await pollImage(imageId, (i) => i.progress.bytesDone > MiB);
+    await pollImage(system, imageId, (i) => i.progress.bytesDone > MiB);
     expect(filesOf(imageId)).toEqual([`.partial-${imageId}`]);
     const cancelledAt = Date.now();
     expect((await system.request("POST", `/v1/operations/${operationId}/cancel`)).status).toBe(202);
