@@ -44,6 +44,9 @@ export const createPortBody = z
   .strict();
 export type CreatePortBody = z.infer<typeof createPortBody>;
 
+/** Up to 500 ports in one request (what fits the 64 KiB body limit): one operation, one Northbound transaction. */
+export const createPortsBody = z.object({ ports: z.array(createPortBody).min(1).max(500) }).strict();
+
 export const updatePortBody = z.object({ securityGroupIds }).strict();
 
 /** A VM's NIC: a port on the network, made with the VM (createVm) or hot-plugged (attachNic). */

@@ -124,6 +124,22 @@ test("a network is a switch with DHCP and DNS; IPAM skips the gateway and reserv
   expect(await system.prisma.network.count()).toBe(0);
 });
 
+test("a batch of ports is one operation and one Northbound transaction, or nothing", async () => {
+  const networkId = await createNetwork({ name: "batch", cidr: "10.60.0.0/24" });
+  const refused = await system.request("POST", "/v1/ports", { ports: [{ networkId, ip: "10.60.0.50" }, { networkId, ip: "10.60.0.50" }] });
+  expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 409, code: "ADDRESS_IN_USE" });
+  expect(await system.prisma.port.count()).toBe(0);
+
+  const { portIds } = await completed(await system.request("POST", "/v1/ports", { ports: Array.from({ length: 20 }, () => ({ networkId })) }));
+  const ports = await system.prisma.port.findMany({ where: { id: { in: portIds } } });
+  expect(ports.map((p) => p.state)).toEqual(Array(20).fill("ACTIVE"));
+  expect(new Set(ports.map((p) => p.ip)).size).toBe(20);
+  expect(new Set(ports.map((p) => p.mac)).size).toBe(20);
+  expect((await ownedNbRows()).filter((r) => r.table === "Logical_Switch_Port").length).toBe(20);
+  for (const id of portIds) await completed(await system.request("DELETE", `/v1/ports/${id}`));
+  await completed(await system.request("DELETE", `/v1/networks/${networkId}`));
+});
+
 test("a failure at each step of createNetwork leaves no Northbound row behind", async () => {
   let networkId = "";
   const failed: string[] = [];

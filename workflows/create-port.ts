@@ -1,8 +1,8 @@
 /**
- * createPort — a port made through /v1/ports (bound by whatever plugs an interface with its id
+ * createPort — ports made through /v1/ports (one, or a batch) (bound by whatever plugs an interface with its id
  * into br-int on its host: a network namespace, an appliance). Runbook:
  *   1. validate     the port (address, MAC chosen by the API) is still CREATING
- *   2. create-port  one Northbound transaction: the switch port with port security, its
+ *   2. create-port  one Northbound transaction for all: each switch port with port security, its
  *                   security groups' port groups, its DHCP options          undo: delete it
  *   3. record       port ACTIVE — the point of no return
  * On failure or cancel the switch port is deleted and the port row with it (its address is free).
@@ -13,11 +13,11 @@ import { OperationSaga } from "./operation-saga";
 
 export interface CreatePortInput {
   operationId: string;
-  portId: string;
+  portIds: string[];
 }
 
 export async function createPort(input: CreatePortInput): Promise<void> {
-  const portIds = [input.portId];
+  const { portIds } = input;
   const saga = new OperationSaga(input.operationId, 3);
   try {
     const ports = await saga.step("validate", () => database.loadPorts(portIds));

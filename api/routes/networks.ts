@@ -1,9 +1,9 @@
 import { Router, type Request } from "express";
 import type { ApiContext } from "../use-cases/context";
 import { createNetwork, deleteNetwork, requireNetwork } from "../use-cases/networks";
-import { createPort, deletePort, requirePort, updatePort } from "../use-cases/ports";
+import { createPorts, deletePort, requirePort, updatePort } from "../use-cases/ports";
 import { presentNetwork, presentPort } from "../network-presenters";
-import { createNetworkBody, createPortBody, updatePortBody } from "../network-schemas";
+import { createNetworkBody, createPortBody, createPortsBody, updatePortBody } from "../network-schemas";
 import { idParam } from "../schemas";
 import { idempotencyKey, parse } from "../validate";
 import { sendAccepted } from "./accepted";
@@ -41,9 +41,15 @@ export function portRoutes(ctx: ApiContext): Router {
   const router = Router();
   const portIdOf = (req: Request) => parse(idParam, req.params.id, "port id");
 
+  // One port, or {"ports": [...]} for a batch.
   router.post("/", async (req, res) => {
-    const started = await createPort(ctx, parse(createPortBody, req.body, "body"), res.locals.user, key(req));
-    sendAccepted(ctx.config, res, started, { portId: started.portId, port: `/v1/ports/${started.portId}` });
+    if (req.body && typeof req.body === "object" && "ports" in req.body) {
+      const started = await createPorts(ctx, parse(createPortsBody, req.body, "body").ports, res.locals.user, key(req));
+      return sendAccepted(ctx.config, res, started, { portIds: started.portIds });
+    }
+    const started = await createPorts(ctx, [parse(createPortBody, req.body, "body")], res.locals.user, key(req));
+    const portId = started.portIds?.[0] ?? null;
+    sendAccepted(ctx.config, res, started, { portId, port: portId && `/v1/ports/${portId}` });
   });
 
   router.get("/", async (req, res) => {

@@ -49,7 +49,7 @@ export function vmRoutes(ctx: ApiContext): Router {
   router.post("/:id/nics", async (req, res) => {
     const vmId = parse(idParam, req.params.id, "VM id");
     const started = await attachNic(ctx, vmId, parse(nicBody, req.body, "body"), res.locals.user, idempotencyKey(req.get("idempotency-key")));
-    accepted(res, started, { portId: started.portId, port: `/v1/ports/${started.portId}` });
+    accepted(res, started, { portId: started.portId, port: started.portId && `/v1/ports/${started.portId}` });
   });
 
   router.delete("/:id/nics/:portId", async (req, res) => {

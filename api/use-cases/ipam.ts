@@ -46,7 +46,7 @@ export async function allocateAddresses(tx: Prisma.TransactionClient, networkId:
   if (!locked) throw new ApiError("VALIDATION_FAILED", `network ${networkId} does not exist`);
   const network = await tx.network.findUniqueOrThrow({ where: { id: networkId } });
   if (network.state === "DELETING" || network.state === "FAILED") throw new ApiError("CONFLICT", `network ${networkId} is ${network.state}`);
-  const used = new Set((await tx.port.findMany({ where: { networkId }, select: { ip: true } })).map((p) => ipToInt(p.ip)));
+  const used = new Set((await tx.$queryRaw<{ ip: string }[]>`SELECT ip FROM "Port" WHERE "networkId" = ${networkId}`).map((p) => ipToInt(p.ip)));
   const cidr = parseCidr(network.cidr)!;
   const macs = await freshMacs(tx, requests.length);
   let cursor = cidr.network + 1;
@@ -72,7 +72,7 @@ async function freshMacs(tx: Prisma.TransactionClient, count: number): Promise<s
   const macs = new Set<string>();
   while (macs.size < count) {
     const batch = Array.from({ length: count - macs.size }, randomMac).filter((m) => !macs.has(m));
-    const taken = new Set((await tx.port.findMany({ where: { mac: { in: batch } }, select: { mac: true } })).map((p) => p.mac));
+    const taken = new Set((await tx.$queryRaw<{ mac: string }[]>`SELECT mac FROM "Port" WHERE mac = ANY(${batch}::text[])`).map((p) => p.mac));
     for (const mac of batch) if (!taken.has(mac)) macs.add(mac);
   }
   return [...macs];
