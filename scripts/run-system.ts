@@ -11,7 +11,7 @@
  *   QX_DATA_DIR (.data)  QX_TEMPORAL_PORT (7233)  QX_TEMPORAL_UI_PORT (8233)
  *   QX_POSTGRES_PORT (54329, embedded only)  QX_API_PORT (8080)  QX_HOST_ID (local)
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -153,6 +153,36 @@ async function databaseAnswers(url: string): Promise<void> {
   }
 }
 
+/**
+ * Virtual networks: OVN central on its default ports (6641/6642) and this machine's chassis
+ * (scripts/services/ovn.sh: daemons of their own, stopped with the system). The host worker joins
+ * it, on the userspace datapath where the kernel has no openvswitch module (these machines). A
+ * machine whose chassis another stack holds, or without OVN installed, runs without networks.
+ */
+const ovnScript = path.join(root, "scripts/services/ovn.sh");
+const ovnEnv = { ...process.env, QX_OVN_DIR: path.join(dataDir, "ovn"), QX_OVN_ROOT_WAIT_S: "0" };
+let ovnStarted = false;
+
+function startVirtualNetworks(): NodeJS.ProcessEnv {
+  if (process.env.QX_OVN === "0" || process.getuid?.() !== 0 || !existsSync("/usr/bin/ovn-northd")) return {};
+  try {
+    execFileSync("bash", [ovnScript, "start"], { env: ovnEnv, stdio: ["ignore", "ignore", "inherit"] });
+  } catch {
+    console.warn("[run-system] OVN did not start (see above): the system runs without virtual networks");
+    execFileSync("bash", [ovnScript, "stop"], { env: ovnEnv, stdio: "ignore" });
+    return {};
+  }
+  ovnStarted = true;
+  const ovn = ovnEnv.QX_OVN_DIR;
+  return {
+    QX_OVN_NB_REMOTE: process.env.QX_OVN_NB_REMOTE ?? `unix:${ovn}/central/run/ovnnb_db.sock`,
+    QX_OVN_SB_REMOTE: process.env.QX_OVN_SB_REMOTE ?? `unix:${ovn}/central/run/ovnsb_db.sock`,
+    QX_OVS_DB: process.env.QX_OVS_DB ?? `unix:${ovn}/chassis-root/run/db.sock`,
+    QX_OVN_RUNDIR: process.env.QX_OVN_RUNDIR ?? `${ovn}/chassis-root/run`,
+    QX_OVS_DATAPATH_TYPE: process.env.QX_OVS_DATAPATH_TYPE ?? (existsSync("/sys/module/openvswitch") ? "system" : "netdev"),
+  };
+}
+
 const children: Supervised[] = [];
 let stopping = false;
 
@@ -162,6 +192,7 @@ async function stopAll(code: number, why: string): Promise<void> {
   log(`stopping (${why})`);
   // The API first (no new requests), the workers, then PostgreSQL and Temporal.
   for (const child of [...children].reverse()) await child.stop();
+  if (ovnStarted) execFileSync("bash", [ovnScript, "stop"], { env: ovnEnv, stdio: "ignore" });
   log("stopped");
   process.exit(code);
 }
@@ -220,6 +251,7 @@ async function main(): Promise<void> {
     QX_LOCAL_POOL_DIR: process.env.QX_LOCAL_POOL_DIR ?? path.join(dataDir, "pools/local"),
     QX_CONSOLE_LOG_DIR: process.env.QX_CONSOLE_LOG_DIR ?? path.join(dataDir, "console"),
     QX_WORKFLOW_BUNDLE: bundle,
+    ...startVirtualNetworks(),
   };
   for (const [name, entry] of [
     ["control-plane worker", "workers/control-plane.ts"],

@@ -34,6 +34,8 @@ function runSystem(logName: string): RealProcess {
       QX_API_TOKENS: `${TEST_TOKEN}=${TEST_USER}`,
       // scripts/run-tests.sh ran setup before jest.
       QX_SKIP_SETUP: "1",
+      // No OVN: its chassis for libvirt is one per machine (the network suites start their own stacks).
+      QX_OVN: "0",
     },
     logFile: path.join(testPaths.dataDir, `test-run-system-${instance}-${logName}.log`),
     isReady: async () => (await fetch(`${apiUrl}/readyz`)).ok,

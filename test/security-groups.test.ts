@@ -26,7 +26,8 @@ afterAll(async () => {
 });
 
 async function completed(res: { status: number; body: any }) {
-  expect(res.status).toBe(202);
+  // The problem's body, when it is one, says why.
+  expect({ status: res.status, problem: res.status === 202 ? undefined : res.body }).toEqual({ status: 202, problem: undefined });
   const op = await system.waitForOperation(res.body.operationId);
   expect({ state: op.state, error: op.error }).toEqual({ state: "COMPLETED", error: null });
   return res.body;
