@@ -14,6 +14,9 @@ import { refuseUnsafeText } from "./text-hygiene";
 import { networkRoutes, portRoutes } from "./routes/networks";
 import { securityGroupRoutes } from "./routes/security-groups";
 import { floatingIpRoutes, routerRoutes } from "./routes/routers";
+import { guestAgentRoutes } from "./routes/guest-agent";
+import { guestFileRoutes } from "./routes/guest-files";
+import { agentUpgradeRoutes } from "./routes/agent-upgrades";
 
 // Requests are small JSON documents; anything bigger is refused before it is parsed.
 const MAX_BODY = "64kb";
@@ -32,9 +35,12 @@ export function createApp(ctx: ApiContext, tokens: Map<string, string>): express
   v1.use(bearerAuth(tokens));
   // Uploads stream their body to disk: before the JSON parser, which would read it.
   v1.use(imageContentRoute(ctx));
+  v1.use(guestFileRoutes(ctx));
   v1.use(express.json({ limit: MAX_BODY, strict: true, type: () => true }));
   v1.use(refuseUnsafeText);
   v1.use("/vms", vmRoutes(ctx));
+  v1.use("/vms", guestAgentRoutes(ctx));
+  v1.use("/agent-upgrades", agentUpgradeRoutes(ctx));
   v1.use("/operations", operationRoutes(ctx));
   v1.use("/hosts", hostRoutes(ctx));
   v1.use("/images", imageRoutes(ctx));

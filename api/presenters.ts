@@ -1,4 +1,4 @@
-import type { Host, Operation, OperationStep, Port, StoragePool, StoragePoolHost, Vm, Volume, VolumeSnapshot } from "@prisma/client";
+import type { Host, Operation, OperationStep, Port, StoragePool, StoragePoolHost, Vm, VmGuestAgent, Volume, VolumeSnapshot } from "@prisma/client";
 import type { ControlPlaneConfig } from "../common/config";
 import { publicError, withoutHostPaths } from "./public-message";
 
@@ -26,7 +26,23 @@ export function presentSnapshot(snapshot: VolumeSnapshot) {
   return { id: snapshot.id, name: snapshot.name, createdAt: snapshot.createdAt };
 }
 
-export function presentVm(vm: Vm & { volumes?: Volume[]; ports?: Port[] }) {
+/** The guest agent as the VM's host last reported it; null until a report came. */
+export function presentGuestAgent(agent: VmGuestAgent | null | undefined) {
+  if (!agent) return null;
+  return {
+    connected: agent.connected,
+    // connected since / disconnected since
+    since: agent.since,
+    version: { qemuGa: agent.qemuGaVersion, package: agent.packageVersion },
+    os: agent.osName ? { name: agent.osName, version: agent.osVersion, id: agent.osId, kernelRelease: agent.kernelRelease } : null,
+    hostname: agent.hostname,
+    interfaces: agent.interfaces,
+    filesystems: agent.filesystems,
+    observedAt: agent.observedAt,
+  };
+}
+
+export function presentVm(vm: Vm & { volumes?: Volume[]; ports?: Port[]; guestAgent?: VmGuestAgent | null }) {
   return {
     id: vm.id,
     name: vm.name,
@@ -44,6 +60,7 @@ export function presentVm(vm: Vm & { volumes?: Volume[]; ports?: Port[] }) {
     nics: vm.ports
       ?.sort((a, b) => (a.nicIndex ?? 0) - (b.nicIndex ?? 0))
       .map((p) => ({ portId: p.id, networkId: p.networkId, mac: p.mac, ip: p.ip, state: p.state, links: { port: `/v1/ports/${p.id}` } })),
+    guestAgent: presentGuestAgent(vm.guestAgent),
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,
     links: { self: `/v1/vms/${vm.id}`, operations: `/v1/operations?targetId=${vm.id}` },
@@ -73,6 +90,7 @@ export function presentOperation(config: ControlPlaneConfig, op: Operation & { s
         error: publicError(s.errorCode, s.errorMessage),
       })),
     error: publicError(op.errorCode, op.errorMessage),
+    result: op.result ?? null,
     requestedBy: op.requestedBy,
     workflowId: op.workflowId,
     createdAt: op.createdAt,

@@ -30,6 +30,11 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   OVN_UNAVAILABLE: 503,
   // No free LUN (or other unit) large enough: the pool must grow first.
   INSUFFICIENT_CAPACITY: 409,
+  // The guest agent (issue 11): a VM without an answering agent cannot do this now.
+  AGENT_NOT_CONNECTED: 409,
+  AGENT_TIMEOUT: 504,
+  AGENT_COMMAND_FAILED: 502,
+  CONTENT_TOO_LARGE: 413,
 };
 
 /** An error the API answers with as RFC 9457 problem+json; `code` is stable, for programs. */

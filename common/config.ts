@@ -45,10 +45,20 @@ const controlPlaneSchema = z.object({
   outboxSweepIntervalMs: optionalDurationMs,
   /** An operation younger than this is left to the API that is starting it (its start deadline is 5 s). */
   outboxGraceMs: optionalDurationMs,
+  /** How long an upgraded guest agent has to answer with its new version before it is rolled back. */
+  agentStartTimeoutMs: optionalDurationMs,
+  /** The largest guest file GET .../agent/files/content streams, and the largest a PUT writes (bytes). */
+  guestFileMaxReadBytes: z.coerce.number().int().positive().optional(),
+  guestFileMaxWriteBytes: z.coerce.number().int().positive().optional(),
 });
 
 export const DEFAULT_OUTBOX_SWEEP_INTERVAL_MS = 5_000;
 export const DEFAULT_OUTBOX_GRACE_MS = 10_000;
+
+export const DEFAULT_GUEST_FILE_MAX_READ_BYTES = 64 * 1024 ** 2;
+export const DEFAULT_GUEST_FILE_MAX_WRITE_BYTES = 16 * 1024 ** 2;
+
+export const DEFAULT_AGENT_START_TIMEOUT_MS = 120_000;
 
 export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 ** 3;
 /** Where run-system.sh starts the Northbound database (scripts/services/ovn.sh). */
@@ -75,6 +85,9 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv = process.env):
     fetchAllow: env.QX_FETCH_ALLOW,
     outboxSweepIntervalMs: env.QX_OUTBOX_SWEEP_INTERVAL_MS,
     outboxGraceMs: env.QX_OUTBOX_GRACE_MS,
+    agentStartTimeoutMs: env.QX_AGENT_START_TIMEOUT_MS,
+    guestFileMaxReadBytes: env.QX_GUEST_FILE_MAX_READ_BYTES,
+    guestFileMaxWriteBytes: env.QX_GUEST_FILE_MAX_WRITE_BYTES,
   });
 }
 
@@ -119,9 +132,15 @@ const hostSchema = z.object({
   downloadIdleTimeoutMs: optionalDurationMs,
   /** ...and how many stalled attempts are retried before DOWNLOAD_STALLED is final. */
   downloadStallRetries: z.coerce.number().int().nonnegative().optional(),
+  /** How often every guest's agent is asked for its status (connects and disconnects are reported at once). */
+  agentStatusIntervalMs: optionalDurationMs,
+  /** This host's library of guest agent packages (quantix-agent-<version>.tar; README "Guest agent"). */
+  agentPackageDir: z.string().optional(),
 });
 
 export const DEFAULT_MAX_CONCURRENT_DOWNLOADS = 2;
+export const DEFAULT_AGENT_STATUS_INTERVAL_MS = 30_000;
+export const DEFAULT_AGENT_PACKAGE_DIR = "/var/lib/quantix/agent-packages";
 export const DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS = 1_000;
 
 export type HostWorkerConfig = z.infer<typeof hostSchema>;
@@ -153,6 +172,8 @@ export function hostConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HostWor
     downloadStallMinBytes: env.QX_DOWNLOAD_STALL_MIN_BYTES,
     downloadIdleTimeoutMs: env.QX_DOWNLOAD_IDLE_TIMEOUT_MS,
     downloadStallRetries: env.QX_DOWNLOAD_STALL_RETRIES,
+    agentStatusIntervalMs: env.QX_AGENT_STATUS_INTERVAL_MS,
+    agentPackageDir: env.QX_AGENT_PACKAGE_DIR,
   });
 }
 

@@ -56,6 +56,23 @@ export const ERROR_CODES = [
   "OVN_UNAVAILABLE",
   /** The Northbound database refused a transaction: nothing of it was applied. */
   "OVN_ERROR",
+  // guest agent (activities/guest-agent/)
+  /** No agent answers on the VM's channel (none installed, not started yet, or the guest is off). */
+  "AGENT_NOT_CONNECTED",
+  /** The agent did not answer in time; retrying may help. */
+  "AGENT_TIMEOUT",
+  /** The agent answered with an error (its message is kept: "No such file or directory", ...). */
+  "AGENT_COMMAND_FAILED",
+  /** A script ran past its time limit and was killed. */
+  "GUEST_EXEC_TIMEOUT",
+  /** The guest's filesystems stayed frozen for their whole allowed time: thawed, the step between failed. */
+  "FREEZE_TIMEOUT",
+  /** An agent upgrade to an older version than the one running, without allowDowngrade. */
+  "AGENT_DOWNGRADE_REFUSED",
+  /** The upgraded agent did not answer in time: the guest restored the previous version. */
+  "AGENT_ROLLED_BACK",
+  /** A fleet agent upgrade ended with VMs whose upgrade failed (each VM's result says why). */
+  "AGENT_UPGRADES_FAILED",
   // lifecycle
   /** Temporal does not answer: nothing was recorded; retry after the Retry-After header. */
   "TEMPORAL_UNAVAILABLE",

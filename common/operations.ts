@@ -45,7 +45,11 @@ export type OperationType =
   | VolumeOperationType
   | PoolOperationType
   | ImageOperationType
-  | NetworkOperationType;
+  | NetworkOperationType
+  | AgentOperationType;
+
+/** Operations through a VM's guest agent (issue 11); a fleet upgrade's target is its own run id. */
+export type AgentOperationType = "agent-exec" | "upgrade-agent" | "upgrade-agents";
 
 /** Operations that make their target: an Idempotency-Key replay is recognised by its body alone. */
 export const CREATING_OPERATIONS: readonly OperationType[] = [
@@ -61,7 +65,7 @@ export const CREATING_OPERATIONS: readonly OperationType[] = [
   "create-floating-ip",
 ];
 
-export type OperationTargetType = "vm" | "volume" | "pool" | "image" | "network" | "port" | "security-group" | "router" | "floating-ip";
+export type OperationTargetType = "vm" | "volume" | "pool" | "image" | "network" | "port" | "security-group" | "router" | "floating-ip" | "agent-upgrade";
 
 /** Terminal states: an operation in one of these never changes again. */
 export const FINAL_OPERATION_STATES = ["COMPLETED", "FAILED", "CANCELLED"] as const;
@@ -87,4 +91,14 @@ export function monitorHostWorkflowId(hostId: string): string {
 /** A file listing is read-only and may run many at once: each gets its own id. */
 export function listPoolFilesWorkflowId(poolId: string, requestId: string): string {
   return `list-pool-files:${poolId}:${requestId}`;
+}
+
+/** One recorder of guest agent statuses per host: each report of that host is a signal to it. */
+export function recordGuestAgentsWorkflowId(hostId: string): string {
+  return `record-guest-agents:${hostId}`;
+}
+
+/** A guest file request is answered while the user waits; many may run at once. */
+export function guestFilesWorkflowId(vmId: string, requestId: string): string {
+  return `guest-files:${vmId}:${requestId}`;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test guest: a bootable ISO (isolinux) holding Debian's current linux-image-*-amd64
-# kernel (downloaded with apt-get and unpacked, never installed), busybox-static and qemu-ga with
-# its libraries, and prints its path. The guest boots in seconds under TCG, runs qemu-ga over
+# kernel and busybox-static (both downloaded with apt-get and unpacked, never installed: the
+# busybox package, which others may install, replaces busybox-static's /bin/busybox with a
+# dynamically linked one), and qemu-ga with its libraries, and prints its path. The guest boots in seconds under TCG, runs qemu-ga over
 # virtio-serial (agent version 1.0.0 in Quantix's A/B layout, see README "Guest agent"), formats
 # its first virtio disk to have a real filesystem to freeze, and runs udhcpc on every NIC.
 # Idempotent and cached under .data/test-guest/<content hash>: the hash covers this script, the
@@ -17,7 +18,7 @@ AGENT_VERSION=1.0.0
 # (the .deb ships no modules.dep): virtio PCI and console (the agent's port), virtio disks,
 # ext4 (FIFREEZE needs it; crc32c is its soft dependency), virtio NICs.
 MODULES="virtio_pci virtio_console virtio_blk crc32c_generic ext4 virtio_net"
-for tool in apt-get dpkg-deb genisoimage modinfo busybox; do
+for tool in apt-get dpkg-deb genisoimage modinfo cpio; do
   command -v "$tool" >/dev/null || { echo "build-test-guest: $tool is missing (bash scripts/setup.sh installs it)" >&2; exit 1; }
 done
 QEMU_GA=/usr/sbin/qemu-ga; ISOLINUX=/usr/lib/ISOLINUX/isolinux.bin; LDLINUX=/usr/lib/syslinux/modules/bios/ldlinux.c32
@@ -27,25 +28,31 @@ kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depen
 pkg=$(kernel_package)
 if [ -z "$pkg" ]; then apt-get update -qq; pkg=$(kernel_package); fi
 [ -n "$pkg" ] || { echo "build-test-guest: apt-cache knows no linux-image-amd64" >&2; exit 1; }
-pkg_version=$(apt-cache policy "$pkg" | awk '/Candidate:/ {print $2}')
+candidate() { apt-cache policy "$1" | awk '/Candidate:/ {print $2}'; }
+pkg_version=$(candidate "$pkg")
+busybox_version=$(candidate busybox-static)
 
-hash=$( { echo "$pkg $pkg_version $AGENT_VERSION $MODULES"; cat "$0" "$src"/*; sha256sum "$QEMU_GA" "$(command -v busybox)" "$ISOLINUX" "$LDLINUX"; } | sha256sum | cut -c1-16)
+hash=$( { echo "$pkg $pkg_version busybox-static $busybox_version $AGENT_VERSION $MODULES"; cat "$0" "$src"/*; sha256sum "$QEMU_GA" "$ISOLINUX" "$LDLINUX"; } | sha256sum | cut -c1-16)
 out="$cache/$hash"
 if [ -f "$out/test-guest.iso" ]; then echo "$out/test-guest.iso"; exit 0; fi
 
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/.build-XXXXXX")
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && apt-get download -qq "$pkg" 2>/dev/null) || (cd "$work" && apt-get download "$pkg" >&2)
+for p in "$pkg" busybox-static; do
+  (cd "$work" && apt-get download -qq "$p" 2>/dev/null) || (cd "$work" && apt-get download "$p" >&2)
+done
 dpkg-deb -x "$work"/"$pkg"_*.deb "$work/kernel"
+dpkg-deb -x "$work"/busybox-static_*.deb "$work/busybox"
+BUSYBOX="$work/busybox/bin/busybox"
 kver=$(ls "$work/kernel/lib/modules" | head -1)
 kmod="$work/kernel/lib/modules/$kver"
 
 r="$work/initrd"
 mkdir -p "$r"/{bin,sbin,usr/sbin,proc,sys,dev,run,tmp,etc,lib/modules,var/lib/quantix-agent/versions,data}
 ln -s ../run "$r/var/run"
-cp "$(command -v busybox)" "$r/bin/busybox"
-for a in $(busybox --list); do [ -e "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"; done
+cp "$BUSYBOX" "$r/bin/busybox"
+for a in $("$BUSYBOX" --list); do [ -e "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"; done
 for l in $(ldd "$QEMU_GA" | grep -o '/[^ ]*'); do mkdir -p "$r$(dirname "$l")"; cp -L "$l" "$r$l"; done
 
 # Modules in an order where each comes after what it depends on (depth-first over modinfo's depends).
@@ -77,7 +84,7 @@ ln -s "versions/$AGENT_VERSION" "$r/var/lib/quantix-agent/current"
 
 iso="$work/iso"
 mkdir -p "$iso/boot" "$iso/isolinux"
-(cd "$r" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -6) > "$iso/boot/initrd.gz"
+(cd "$r" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -6) > "$iso/boot/initrd.gz"
 cp "$work/kernel/boot/vmlinuz-$kver" "$iso/boot/vmlinuz"
 cp "$ISOLINUX" "$LDLINUX" "$iso/isolinux/"
 cp "$src/isolinux.cfg" "$iso/isolinux/isolinux.cfg"

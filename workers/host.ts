@@ -17,11 +17,14 @@ import { createPoolImageActivities } from "../activities/images/pool-images";
 import { DEFAULT_STALL_POLICY } from "../activities/images/transfer-meter";
 import type { HostFacts } from "../activities/database/hosts";
 import { connectLibvirt } from "../activities/libvirt/libvirt-hypervisor";
+import { createVirshGuestAgent, type GuestAgent } from "../activities/guest-agent/agent-client";
+import { startGuestAgentReporter } from "./guest-agent-reporter";
 import type { Hypervisor } from "../activities/libvirt/hypervisor";
 import { createLocalDirBackend } from "../activities/storage/local-dir";
 import { createPoolRegistry, type PoolRegistry } from "../activities/storage/pool-registry";
 import { reportPools } from "../activities/storage/pool-activities";
 import {
+  DEFAULT_AGENT_PACKAGE_DIR,
   DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS,
   DEFAULT_MAX_CONCURRENT_DOWNLOADS,
   DEFAULT_POOL_REPORT_INTERVAL_MS,
@@ -41,6 +44,8 @@ export interface HostRuntime {
   hypervisor: Hypervisor;
   pools: PoolRegistry;
   domainType: "kvm" | "qemu";
+  /** The guest agents of this host's domains (through libvirt). */
+  agent: GuestAgent;
   activities: HostActivities;
   /** This host's OVN chassis, when it joins virtual networks (QX_OVN_SB_REMOTE). */
   chassis: Chassis | null;
@@ -93,13 +98,17 @@ export async function createHostRuntime(config: HostWorkerConfig): Promise<HostR
   // A chassis that cannot be set up now reports unhealthy (placement skips the host for VMs with
   // NICs) instead of keeping the worker from serving everything else.
   await chassis?.configure().catch((err: unknown) => console.error(`[host ${config.hostId}] OVN chassis set-up failed:`, err));
+  const agent = createVirshGuestAgent(config.libvirtUri);
+  const agentPackageDir = config.agentPackageDir ?? DEFAULT_AGENT_PACKAGE_DIR;
   const activities = createHostActivities({
     hypervisor,
+    agent,
+    agentPackageDir,
     pools,
     config: { domainType, consoleLogDir: config.consoleLogDir, installation: config.controlPlaneQueue, integrationBridge: chassisConfig?.bridge ?? "br-int" },
     images,
   });
-  return { config, hypervisor, pools, domainType, activities, chassis };
+  return { config, hypervisor, pools, domainType, agent, activities, chassis };
 }
 
 export async function hostFacts(runtime: HostRuntime): Promise<HostFacts> {
@@ -231,9 +240,11 @@ async function main(): Promise<void> {
   const running = Promise.all([worker.run(), downloadWorker.run()]);
   await announceHost(client, runtime);
   const reporter = startPoolReporter(client, runtime);
+  const agentReporter = startGuestAgentReporter(client, runtime);
   console.log(`host worker ${config.hostId} polling ${hostTaskQueue(config.hostId)} (${config.libvirtUri}, ${runtime.domainType})`);
   await running;
   await reporter.stop();
+  await agentReporter.stop();
   await runtime.hypervisor.close();
   await clientConnection.close();
   await connection.close();

@@ -32,3 +32,8 @@ export { deleteRouter } from "./delete-router";
 export { createFloatingIp } from "./create-floating-ip";
 export { updateFloatingIp } from "./update-floating-ip";
 export { deleteFloatingIp } from "./delete-floating-ip";
+export { recordGuestAgents } from "./record-guest-agents";
+export { runGuestScript } from "./run-guest-script";
+export { upgradeAgent } from "./upgrade-agent";
+export { guestFiles } from "./guest-files";
+export { upgradeAgents } from "./upgrade-agents";

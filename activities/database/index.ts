@@ -10,6 +10,9 @@ import { createVolumeRecordActivities } from "./volumes";
 import { createNetworkRecordActivities } from "./networks";
 import { createSecurityGroupRecordActivities } from "./security-groups";
 import { createRouterRecordActivities } from "./routers";
+import { createGuestAgentRecordActivities } from "./guest-agents";
+import { createOperationResultActivities } from "./operation-results";
+import { createAgentUpgradeRecordActivities } from "./agent-upgrades";
 
 /** Control-plane activities over PostgreSQL; the control-plane worker runs them as local activities. */
 export function createDatabaseActivities(prisma: PrismaClient, policy: PlacementPolicy & { secretsKey?: string }) {
@@ -25,6 +28,9 @@ export function createDatabaseActivities(prisma: PrismaClient, policy: Placement
     ...createNetworkRecordActivities(prisma),
     ...createSecurityGroupRecordActivities(prisma),
     ...createRouterRecordActivities(prisma, policy),
+    ...createGuestAgentRecordActivities(prisma),
+    ...createOperationResultActivities(prisma),
+    ...createAgentUpgradeRecordActivities(prisma),
   };
 }
 

@@ -1,4 +1,6 @@
 import type { Hypervisor } from "../libvirt/hypervisor";
+import type { GuestAgent } from "../guest-agent/agent-client";
+import { createGuestAgentActivities } from "../guest-agent";
 import type { ImageStore, PoolImageActivities } from "../images/pool-images";
 import { createDomainActivities, type DomainActivityConfig } from "../libvirt/domain-activities";
 import { createDiskActivities } from "../libvirt/disk-activities";
@@ -10,6 +12,9 @@ import { createVolumeActivities } from "../storage/volume-activities";
 /** Everything a host worker runs on its own queue, built over that host's clients. */
 export function createHostActivities(deps: {
   hypervisor: Hypervisor;
+  agent: GuestAgent;
+  /** This host's agent package library (QX_AGENT_PACKAGE_DIR). */
+  agentPackageDir: string;
   pools: PoolRegistry;
   config: DomainActivityConfig;
   images: { activities: PoolImageActivities; store: ImageStore };
@@ -21,6 +26,7 @@ export function createHostActivities(deps: {
     ...createNicActivities(deps.hypervisor, deps.config),
     ...createVolumeActivities(deps.pools),
     ...createPoolActivities(deps.pools),
+    ...createGuestAgentActivities(deps.agent, { agentPackageDir: deps.agentPackageDir }),
   };
 }
 

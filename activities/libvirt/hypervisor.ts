@@ -15,13 +15,15 @@ export interface Hypervisor {
   nodeFacts(): Promise<NodeFacts>;
   /** Defines or redefines (same name and UUID) a persistent domain. */
   defineDomain(xml: string): Promise<void>;
+  /** Names of the running domains (all of them: callers filter their own). */
+  runningDomains(): Promise<string[]>;
   /** Null when no domain of that name is defined. */
   domainState(name: string): Promise<DomainState | null>;
   domainXml(name: string): Promise<string>;
   startDomain(name: string): Promise<void>;
-  /** Asks the guest to power off (ACPI); returns at once. */
+  /** Asks the guest to power off (through its agent when connected, else ACPI); returns at once. */
   shutdownDomain(name: string): Promise<void>;
-  /** Asks the guest to reboot (ACPI or agent); returns at once. */
+  /** Asks the guest to reboot (through its agent when connected, else ACPI); returns at once. */
   rebootDomain(name: string): Promise<void>;
   /** Pulls the plug. */
   destroyDomain(name: string): Promise<void>;

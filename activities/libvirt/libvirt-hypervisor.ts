@@ -43,6 +43,14 @@ export async function connectLibvirt(uri: string): Promise<Hypervisor> {
       await native.domainDefineXML(xml);
     },
 
+    async runningDomains() {
+      const names = await Promise.all(
+        (await native.connectListDomains()).map((id) => native.domainLookupByID(id).then((d) => native.domainGetName(d), () => null)),
+      );
+      // A domain that stopped between the listing and its lookup is not running.
+      return names.filter((n): n is string => n !== null);
+    },
+
     async domainState(name) {
       try {
         const info = await native.domainGetInfo(await lookup(name));
@@ -61,13 +69,14 @@ export async function connectLibvirt(uri: string): Promise<Hypervisor> {
       await native.domainCreate(await lookup(name));
     },
 
+    // The binding has no shutdown/reboot flags. "agent,acpi": libvirt asks the guest agent when
+    // one is connected, and sends the ACPI event otherwise.
     async shutdownDomain(name) {
-      await native.domainShutdown(await lookup(name));
+      await virsh("shutdown", name, "--mode", "agent,acpi");
     },
 
     async rebootDomain(name) {
-      // The binding has no reboot.
-      await virsh("reboot", name);
+      await virsh("reboot", name, "--mode", "agent,acpi");
     },
 
     async destroyDomain(name) {

@@ -22,14 +22,14 @@ export function vmRoutes(ctx: ApiContext): Router {
   });
 
   router.get("/", async (_req, res) => {
-    const vms = await ctx.prisma.vm.findMany({ orderBy: { createdAt: "asc" }, include: { volumes: true, ports: { where: { owner: "VM" } } } });
+    const vms = await ctx.prisma.vm.findMany({ orderBy: { createdAt: "asc" }, include: { volumes: true, ports: { where: { owner: "VM" } }, guestAgent: true } });
     res.json({ items: vms.map(presentVm) });
   });
 
   router.get("/:id", async (req, res) => {
     const vmId = parse(idParam, req.params.id, "VM id");
     await requireVm(ctx, vmId);
-    const vm = await ctx.prisma.vm.findUniqueOrThrow({ where: { id: vmId }, include: { volumes: true, ports: { where: { owner: "VM" } } } });
+    const vm = await ctx.prisma.vm.findUniqueOrThrow({ where: { id: vmId }, include: { volumes: true, ports: { where: { owner: "VM" } }, guestAgent: true } });
     res.json(presentVm(vm));
   });
 

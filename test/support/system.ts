@@ -11,8 +11,9 @@ import { startApi, type RunningApi } from "../../api/server";
 import type { ControlPlaneConfig } from "../../common/config";
 import { localPoolId } from "../../common/config";
 import { createPrismaClient } from "../../common/database";
+import { startGuestAgentReporter, type GuestAgentReporter } from "../../workers/guest-agent-reporter";
 import { announceHost, createHostDownloadWorker, createHostRuntime, createHostWorker, reportPoolHealth, startPoolReporter, type HostRuntime, type PoolReporter } from "../../workers/host";
-import { monitorHostWorkflowId } from "../../common/operations";
+import { monitorHostWorkflowId, recordGuestAgentsWorkflowId } from "../../common/operations";
 import { createControlPlaneWorker } from "../../workers/control-plane";
 import { apiClient, domainState, removeDomains, TEST_TOKEN, TEST_USER, type ApiClient } from "./api-client";
 import { createTestDatabase } from "./test-database";
@@ -64,6 +65,8 @@ export interface TestHost {
   /** The host's second worker, on its image download queue. */
   downloadWorker?: RunningWorker;
   reporter?: PoolReporter;
+  /** The host's guest agent status reporter (workers/guest-agent-reporter.ts). */
+  agentReporter?: GuestAgentReporter;
 }
 
 export interface TestSystem extends ApiClient {
@@ -111,6 +114,10 @@ export interface TestSystemOptions {
    * bridge mappings given for it.
    */
   ovn?: { stack: OvnStack; chassis: string[]; bridgeMappings?: (string | undefined)[] };
+  /** How often the hosts ask every guest agent (QX_AGENT_STATUS_INTERVAL_MS; default 30 s). */
+  agentStatusIntervalMs?: number;
+  /** How long an upgraded agent has to answer before it is rolled back (QX_AGENT_START_TIMEOUT_MS). */
+  agentStartTimeoutMs?: number;
 }
 
 /**
@@ -140,6 +147,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     ovnNbRemote: options.ovn?.stack.nbRemote,
     // The test web servers' network is a private one: admitted as an operator admits a mirror.
     fetchAllow: testNetwork().cidr,
+    agentStartTimeoutMs: options.agentStartTimeoutMs,
   };
   const prisma = createPrismaClient(databaseUrl);
   const nativeConnection = await NativeConnection.connect({ address: TEST_TEMPORAL_ADDRESS });
@@ -189,6 +197,8 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       downloadIdleTimeoutMs: options.downloadStall?.idleMs,
       downloadStallRetries: options.downloadStall?.retries,
       fetchAllow: testNetwork().cidr,
+      agentStatusIntervalMs: options.agentStatusIntervalMs,
+      agentPackageDir: path.join(workDir, id, "agent-packages"),
       secretsKey: TEST_SECRETS_KEY,
       ...(chassis
         ? {
@@ -219,6 +229,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     await startHostWorker(host);
     await announceHost(temporal, host.runtime);
     host.reporter = startPoolReporter(temporal, host.runtime);
+    host.agentReporter = startGuestAgentReporter(temporal, host.runtime);
   }
 
   const api = await startApi({ databaseUrl, config, tokens: parseApiTokens(`${TEST_TOKEN}=${TEST_USER}`), port: 0 });
@@ -250,7 +261,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       await api.stop();
       for (const host of hosts) {
         await host.reporter?.stop();
+        await host.agentReporter?.stop();
         await temporal.workflow.getHandle(monitorHostWorkflowId(host.id)).terminate("test system shut down").catch(() => undefined);
+        await temporal.workflow.getHandle(recordGuestAgentsWorkflowId(host.id)).terminate("test system shut down").catch(() => undefined);
       }
       await stop(controlPlane);
       for (const host of hosts) {

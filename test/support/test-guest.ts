@@ -40,15 +40,15 @@ export async function uploadTestGuestImage(system: TestSystem, host: TestHost): 
 export const TEST_GUEST_VM = { vcpus: 1, memoryMiB: 256, diskSizeGiB: 1 };
 
 /** Starts createVm for a VM booting the test guest ISO; returns its ids (the guest is still booting). */
-export async function startTestGuest(system: TestSystem, imageId: string, name: string): Promise<{ vmId: string; operationId: string }> {
-  const res = await system.request("POST", "/v1/vms", { ...TEST_GUEST_VM, name, imageId });
+export async function startTestGuest(system: TestSystem, imageId: string, name: string, poolId?: string): Promise<{ vmId: string; operationId: string }> {
+  const res = await system.request("POST", "/v1/vms", { ...TEST_GUEST_VM, name, imageId, ...(poolId ? { poolId } : {}) });
   if (res.status !== 202) throw new Error(`create ${name}: ${res.status} ${JSON.stringify(res.body)}`);
   return { vmId: res.body.vmId, operationId: res.body.operationId };
 }
 
 /** Creates a VM from the test guest and waits until its agent answers; returns its id. */
-export async function bootTestGuest(system: TestSystem, imageId: string, name: string): Promise<string> {
-  const { vmId, operationId } = await startTestGuest(system, imageId, name);
+export async function bootTestGuest(system: TestSystem, imageId: string, name: string, poolId?: string): Promise<string> {
+  const { vmId, operationId } = await startTestGuest(system, imageId, name, poolId);
   const op = await system.waitForOperation(operationId);
   if (op.state !== "COMPLETED") throw new Error(`create ${name} ${op.state}: ${JSON.stringify(op.error)}`);
   await waitForAgent(vmId);
@@ -84,5 +84,16 @@ export async function guestShell(vmId: string, script: string): Promise<{ exitCo
     const status = await agentCommand<{ exited: boolean; exitcode?: number; "out-data"?: string }>(vmId, "guest-exec-status", { pid });
     if (status.exited) return { exitCode: status.exitcode ?? -1, stdout: Buffer.from(status["out-data"] ?? "", "base64").toString() };
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Polls GET /v1/vms/:id until `until` holds (the agent status arrives through the host's reports). */
+export async function pollVm(system: TestSystem, vmId: string, until: (vm: any) => boolean, timeoutMs = 90_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const vm = (await system.request("GET", `/v1/vms/${vmId}`)).body;
+    if (until(vm)) return vm;
+    if (Date.now() > deadline) throw new Error(`VM ${vmId} still ${JSON.stringify(vm.guestAgent)}`);
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
