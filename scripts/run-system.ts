@@ -251,6 +251,7 @@ async function main(): Promise<void> {
     QX_LOCAL_POOL_DIR: process.env.QX_LOCAL_POOL_DIR ?? path.join(dataDir, "pools/local"),
     QX_CONSOLE_LOG_DIR: process.env.QX_CONSOLE_LOG_DIR ?? path.join(dataDir, "console"),
     QX_WORKFLOW_BUNDLE: bundle,
+    QX_AGENT_PACKAGE_DIR: process.env.QX_AGENT_PACKAGE_DIR ?? path.join(dataDir, "agent-packages"),
     ...startVirtualNetworks(),
   };
   for (const [name, entry] of [

@@ -72,7 +72,7 @@ function sha256(data: Buffer): string {
 async function upgrade(vmId: string, body: Record<string, unknown>): Promise<any> {
   const res = await system.request("POST", `/v1/vms/${vmId}/agent/upgrade`, body);
   expect(res.status).toBe(202);
-  return system.waitForOperation(res.body.operationId, undefined, 180_000);
+  return system.waitForOperation(res.body.operationId, undefined, 500_000);
 }
 
 /** The guest's own account of its agent: running version (supervisor), installed versions, staging, watchdogs. */

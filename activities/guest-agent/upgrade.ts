@@ -5,8 +5,8 @@ import { permanentFailure, transientFailure } from "../../common/errors";
 import type { GuestAgent } from "./agent-client";
 import { loadAgentPackage, sha256sums } from "./agent-package";
 import { guestShell } from "./guest-exec";
-import { writeGuestFile } from "./guest-files";
-import { readGuestAgentStatus } from "./status";
+import { readSmallGuestFile, writeGuestFile } from "./guest-files";
+import { readGuestAgentStatus, RUNNING_PACKAGE_VERSION_FILE } from "./status";
 
 /**
  * The host side of upgradeAgent (workflows/upgrade-agent.ts). The guest side is our helper
@@ -32,14 +32,25 @@ async function helper(agent: GuestAgent, ref: UpgradeRef, args: string[], timeou
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The package version of the agent that answers now, or null when none does: the supervisor's
+ * record, read through the agent itself (so an answer proves that agent runs).
+ */
+async function answeringVersion(agent: GuestAgent, vmId: string): Promise<string | null> {
+  return readSmallGuestFile(agent, vmId, RUNNING_PACKAGE_VERSION_FILE).then(
+    (text) => text.trim(),
+    () => null,
+  );
+}
+
 /** Polls until the agent answers with `version` running, heartbeating; false at the deadline. */
 async function waitForRunningVersion(agent: GuestAgent, vmId: string, version: string, timeoutMs: number): Promise<boolean> {
   const ctx = Context.current();
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const status = await readGuestAgentStatus(agent, vmId).catch(() => null);
-    ctx.heartbeat({ seen: status?.packageVersion ?? null });
-    if (status?.connected && status.packageVersion === version) return true;
+    const seen = await answeringVersion(agent, vmId);
+    ctx.heartbeat({ seen });
+    if (seen === version) return true;
     await Promise.race([sleep(POLL_MS), ctx.cancelled]);
   }
   return false;
@@ -121,9 +132,9 @@ export function createAgentUpgradeActivities(agent: GuestAgent, packageDir: stri
           if (result?.exitCode === 21) throw permanentFailure("CONFLICT", "the upgrade was already committed in the guest");
           asked = result?.exitCode === 0;
         }
-        const status = await readGuestAgentStatus(agent, input.vmId).catch(() => null);
-        ctx.heartbeat({ asked, seen: status?.packageVersion ?? null });
-        if (status?.connected && status.packageVersion === input.previousVersion) return;
+        const seen = await answeringVersion(agent, input.vmId);
+        ctx.heartbeat({ asked, seen });
+        if (seen === input.previousVersion) return;
         await Promise.race([sleep(POLL_MS), ctx.cancelled]);
       }
       throw transientFailure("AGENT_NOT_CONNECTED", `the previous agent ${input.previousVersion} did not answer within ${input.waitMs} ms of the rollback`);

@@ -16,7 +16,7 @@ export interface DomainSpec {
   cdroms?: string[];
   /** Boot from the first CD-ROM, then the disk (an installer ISO); otherwise the disk only. */
   bootFromCdrom?: boolean;
-  /** The Quantix installation (its control-plane queue) that manages the domain; see domainOwner. */
+  /** The Quantix installation (its control-plane queue) that manages the domain; see QUANTIX_METADATA_NS. */
   installation: string;
   /** NICs on OVN's integration bridge, in order. */
   nics?: NicSpec[];
