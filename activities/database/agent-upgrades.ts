@@ -50,6 +50,8 @@ export function createAgentUpgradeRecordActivities(prisma: PrismaClient) {
               requestedBy: input.requestedBy,
               workflowId: input.workflowId,
               input: input.request as Prisma.InputJsonValue,
+              // Started by its parent right after this (a child workflow): not the outbox sweeper's to start.
+              workflowStartedAt: now,
             },
           }),
           prisma.agentUpgradeTarget.update({
