@@ -40,6 +40,8 @@ export function presentImage(image: Image, live: DownloadProgress | null = null)
     hostId: image.hostId,
     path: image.path,
     error: publicError(image.errorCode, image.errorMessage),
+    // ERROR: what failed and what is left (common/cleanup.ts); DELETE finishes the job.
+    cleanup: image.cleanup,
     createdAt: image.createdAt,
     updatedAt: image.updatedAt,
     links: { self: `/v1/images/${image.id}`, content: `/v1/images/${image.id}/content`, operations: `/v1/operations?targetId=${image.id}` },

@@ -15,6 +15,8 @@ export function presentVolume(volume: Volume & { snapshots?: VolumeSnapshot[] })
     state: volume.state,
     attachment: volume.vmId ? { vmId: volume.vmId, targetDev: volume.targetDev ?? "vda", boot: volume.targetDev === null } : null,
     backingVolumeId: volume.backingVolumeId,
+    // ERROR: what failed and what is left (common/cleanup.ts); DELETE finishes the job.
+    cleanup: volume.cleanup,
     snapshots: volume.snapshots?.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()).map(presentSnapshot),
     createdAt: volume.createdAt,
     updatedAt: volume.updatedAt,
@@ -56,6 +58,8 @@ export function presentVm(vm: Vm & { volumes?: Volume[]; ports?: Port[]; guestAg
     imageId: vm.imageId,
     bootVolumeId: vm.bootVolumeId,
     error: publicError(vm.errorCode, vm.errorMessage),
+    // ERROR: what failed and what is left on the host (common/cleanup.ts); DELETE finishes the job.
+    cleanup: vm.cleanup,
     volumes: vm.volumes?.map(presentVolume),
     nics: vm.ports
       ?.sort((a, b) => (a.nicIndex ?? 0) - (b.nicIndex ?? 0))

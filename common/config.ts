@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DEFAULT_CONTROL_PLANE_QUEUE } from "./task-queues";
+import { DEFAULT_UNDO_DEADLINE_MS } from "./undo-deadline";
 
 /**
  * Configuration from the environment, parsed once per process. Names start with QX_ except the
@@ -19,6 +20,8 @@ const controlPlaneSchema = z.object({
   controlPlaneQueue: z.string().default(DEFAULT_CONTROL_PLANE_QUEUE),
   /** How long a host-queue activity may wait for its host's worker before the step fails. */
   hostScheduleToStartMs: durationMs(60_000),
+  /** How long undos keep retrying a host that does not answer before recording what is left. */
+  undoDeadlineMs: durationMs(DEFAULT_UNDO_DEADLINE_MS),
   /** vCPUs placed per physical core (OpenStack's cpu_allocation_ratio). */
   cpuAllocationRatio: z.coerce.number().positive().default(4),
   memoryAllocationRatio: z.coerce.number().positive().default(1),
@@ -73,6 +76,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv = process.env):
     temporalUiUrl: env.QX_TEMPORAL_UI_URL,
     controlPlaneQueue: env.QX_CONTROL_PLANE_QUEUE,
     hostScheduleToStartMs: env.QX_HOST_SCHEDULE_TO_START_MS,
+    undoDeadlineMs: env.QX_UNDO_DEADLINE_MS,
     cpuAllocationRatio: env.QX_CPU_ALLOCATION_RATIO,
     memoryAllocationRatio: env.QX_MEMORY_ALLOCATION_RATIO,
     poolStaleAfterMs: env.QX_POOL_STALE_AFTER_MS,

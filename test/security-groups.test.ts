@@ -3,7 +3,6 @@ import { runCommand } from "../common/exec";
 import { portGroupName } from "../activities/ovn/nb-names";
 import { eventually, pings, plugEndpoint, portBinding, startOvnStack, type OvnStack } from "./support/ovn";
 import { startTestSystem, type TestSystem } from "./support/system";
-import { failingAt } from "./support/step-failures";
 
 /**
  * Security groups on a real OVN stack (one chassis in its own namespace). The endpoints are OVS
@@ -100,14 +99,15 @@ test("a rule change that fails is undone: the ACLs and rows are as before", asyn
   const group = (await completed(await system.request("POST", "/v1/security-groups", { name: "undo" }))).securityGroupId;
   const acls = async () => (await stack.northbound.ownedRows()).filter((r) => r.table === "ACL").map((r) => r.externalIds["qx-acl"]).sort();
   const before = await acls();
-  await system.restartControlPlane(failingAt(system.databaseActivities, "ruleChangesCommitted"));
+  // The ACLs are written, then the step fails: its own undo must put the old ones back.
+  system.faults.arm({ workflowType: "updateSecurityGroupRules", step: "write-acls", variant: "after" });
   try {
     const res = await system.request("POST", `/v1/security-groups/${group}/rules`, { direction: "ingress", protocol: "tcp", portMin: 22 });
     const op = await system.waitForOperation(res.body.operationId);
     expect(op.state).toBe("FAILED");
     expect(op.steps.filter((s: any) => s.kind === "UNDO").map((s: any) => [s.name, s.state])).toEqual([["write-acls", "COMPLETED"]]);
   } finally {
-    await system.restartControlPlane();
+    system.faults.clear();
   }
   expect(await acls()).toEqual(before);
   expect((await system.request("GET", `/v1/security-groups/${group}`)).body.rules.length).toBe(1);

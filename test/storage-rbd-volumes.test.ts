@@ -1,7 +1,8 @@
 import path from "node:path";
 import { readFile } from "node:fs/promises";
 import { runCommand } from "../common/exec";
-import { expectEachStepFailsCleanly } from "./support/each-step-fails";
+import { sweepEveryStep } from "./support/sweep";
+import { cloneVolumeScenario, createVolumeScenario, deleteVolumeScenario } from "./support/volume-sweeps";
 import { waitForNoOther } from "./support/services";
 import { startTestSystem, type TestSystem } from "./support/system";
 import { completed, domainDisks } from "./support/volumes";
@@ -202,7 +203,7 @@ describe("Ceph RBD volumes through the API", () => {
   });
 });
 
-describe("failure at each step of createVolume and cloneVolume on the rbd pool leaves a clean slate", () => {
+describe("failure sweep of createVolume, cloneVolume and deleteVolume on the rbd pool", () => {
   /** Only the `expected` images (none partial) and READY rows; no hidden snapshot on them. */
   const cleanSlate = (expected: string[]) => async () => {
     expect(await ourImages()).toEqual([...expected].sort());
@@ -210,38 +211,26 @@ describe("failure at each step of createVolume and cloneVolume on the rbd pool l
     expect((await volumeRows()).map((v) => [v.id, v.state])).toEqual([...expected].sort().map((id) => [id, "READY"]));
   };
 
+  const target = () => ({ system, poolId: () => poolId, cleanSlate: (expected: string[]) => cleanSlate(expected)() });
+
   test("createVolume", async () => {
-    await expectEachStepFailsCleanly(system, {
-      steps: [
-        { step: "validate", activity: "loadVolume", side: "database" },
-        { step: "choose-host", activity: "pickPoolHost", side: "database" },
-        { step: "create", activity: "createVolume", side: "host" },
-        { step: "record", activity: "volumeReady", side: "database" },
-      ],
-      start: async () => (await system.request("POST", "/v1/volumes", { name: "doomed", poolId, sizeGiB: 1 })).body.operationId,
-      expectCleanSlate: cleanSlate([]),
-    });
-  }, 120_000);
+    expect((await sweepEveryStep(system, createVolumeScenario(target()))).undos).toEqual(["create"]);
+  }, 300_000);
 
   test("cloneVolume, linked and full", async () => {
     const res = await system.request("POST", "/v1/volumes", { name: "clone-source", poolId, sizeGiB: 1 });
     await completed(system, res);
     const source = res.body.volumeId as string;
     for (const mode of ["linked", "full"] as const) {
-      await expectEachStepFailsCleanly(system, {
-        steps: [
-          { step: "validate", activity: "loadVolume", side: "database" },
-          { step: "choose-host", activity: "pickPoolHost", side: "database" },
-          { step: "clone", activity: mode === "linked" ? "createVolume" : "copyVolume", side: "host" },
-          { step: "record", activity: "volumeReady", side: "database" },
-        ],
-        start: async () => (await system.request("POST", `/v1/volumes/${source}/clone`, { name: "doomed", mode })).body.operationId,
-        expectCleanSlate: cleanSlate([source]),
-      });
+      expect((await sweepEveryStep(system, cloneVolumeScenario(target(), () => source, mode))).undos).toEqual(["clone"]);
     }
     await completed(system, await system.request("DELETE", `/v1/volumes/${source}`));
     expect(await ourImages()).toEqual([]);
-  }, 180_000);
+  }, 400_000);
+
+  test("deleteVolume recovers forward", async () => {
+    await sweepEveryStep(system, deleteVolumeScenario(target()));
+  }, 300_000);
 
   test("deleting the pool removes its libvirt secret", async () => {
     await completed(system, await system.request("DELETE", `/v1/storage/pools/${poolId}`));

@@ -2,9 +2,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { runCommand } from "../common/exec";
 import { startTestSystem, type TestSystem } from "./support/system";
-import { expectNoFailedUndo } from "./support/assertions";
-import { INJECTED_FAILURE_CODE } from "./support/step-failures";
-import { expectEachStepFailsCleanly, withFailingActivity } from "./support/each-step-fails";
+import { sweepEveryStep } from "./support/sweep";
+import { cloneVolumeScenario, createVolumeScenario, deleteVolumeScenario } from "./support/volume-sweeps";
 import { completed, domainDisks, poolFiles, qemuImg } from "./support/volumes";
 
 /**
@@ -233,167 +232,184 @@ describe("file browser", () => {
   });
 });
 
-describe("failure at each step of each volume workflow leaves a clean slate", () => {
+describe("failure sweep of every volume and pool workflow (each step before/after its work and once; failing undos)", () => {
   /** Nothing of the failed operation: only `expected` volume files and READY rows, and the guest's boot disk alone. */
-  const cleanSlate = (expected: () => string[]) => async () => {
-    expect(await poolFiles(poolDir)).toEqual(expected().map((id) => `${id}.qcow2`).sort());
-    expect((await volumeRows()).map((v) => [v.id, v.state])).toEqual(expected().sort().map((id) => [id, "READY"]));
+  const cleanSlate = async (expected: string[]) => {
+    expect(await poolFiles(poolDir)).toEqual(expected.map((id) => `${id}.qcow2`).sort());
+    expect((await volumeRows()).map((v) => [v.id, v.state])).toEqual([...expected].sort().map((id) => [id, "READY"]));
     expect(Object.keys(await domainDisks(vmId, "live"))).toEqual(["vda"]);
     expect(Object.keys(await domainDisks(vmId, "config"))).toEqual(["vda"]);
   };
+  const target = { system: undefined as unknown as TestSystem, poolId: () => poolId, cleanSlate };
+  beforeAll(() => {
+    target.system = system;
+  });
 
   test("createVolume", async () => {
-    await expectEachStepFailsCleanly(
-      system,
-      {
-        steps: [
-        { step: "validate", activity: "loadVolume", side: "database" },
-        { step: "choose-host", activity: "pickPoolHost", side: "database" },
-        { step: "create", activity: "createVolume", side: "host" },
-        { step: "record", activity: "volumeReady", side: "database" },
-      ],
-        start: async () => (await system.request("POST", "/v1/volumes", { name: "doomed", poolId, sizeGiB: 1 })).body.operationId,
-        expectCleanSlate: cleanSlate(() => []),
-      },
-    );
-  });
+    const report = await sweepEveryStep(system, createVolumeScenario(target));
+    expect(report.undos).toEqual(["create"]);
+  }, 300_000);
 
   test("cloneVolume, linked and full", async () => {
     const source = await createVolume("clone-source");
     for (const mode of ["linked", "full"] as const) {
-      await expectEachStepFailsCleanly(
-        system,
-        {
-          steps: [
-          { step: "validate", activity: "loadVolume", side: "database" },
-          { step: "choose-host", activity: "pickPoolHost", side: "database" },
-          { step: "clone", activity: mode === "linked" ? "createVolume" : "copyVolume", side: "host" },
-          { step: "record", activity: "volumeReady", side: "database" },
-        ],
-          start: async () => (await system.request("POST", `/v1/volumes/${source}/clone`, { name: "doomed", mode })).body.operationId,
-          expectCleanSlate: cleanSlate(() => [source]),
-        },
-      );
+      const report = await sweepEveryStep(system, cloneVolumeScenario(target, () => source, mode));
+      expect(report.undos).toEqual(["clone"]);
     }
     await completed(system, await system.request("DELETE", `/v1/volumes/${source}`));
-  });
+  }, 300_000);
 
-  test("attachVolume", async () => {
+  test("deleteVolume recovers forward", async () => {
+    await sweepEveryStep(system, deleteVolumeScenario(target));
+  }, 300_000);
+
+  test("attachVolume: a failed detach undo leaves the volume attached in the record, and a detach finishes it", async () => {
     const volume = await createVolume("attach-me");
-    await expectEachStepFailsCleanly(
-      system,
-      {
-        steps: [
-        { step: "validate", activity: "loadVolume", side: "database" },
-        { step: "reserve", activity: "attachmentReserved", side: "database" },
-        { step: "attach", activity: "attachDisk", side: "host" },
-      ],
-        start: async () => (await system.request("POST", `/v1/volumes/${volume}/attach`, { vmId })).body.operationId,
-        expectCleanSlate: async () => {
-          await cleanSlate(() => [volume])();
-          expect((await system.request("GET", `/v1/volumes/${volume}`)).body.attachment).toBeNull();
-        },
+    const detach = async () => completed(system, await system.request("POST", `/v1/volumes/${volume}/detach`));
+    const report = await sweepEveryStep(system, {
+      workflowType: "attachVolume",
+      start: async () => (await system.request("POST", `/v1/volumes/${volume}/attach`, { vmId })).body.operationId,
+      async afterSuccess() {
+        expect(Object.keys(await domainDisks(vmId, "live"))).toEqual(["vda", "sda"]);
+        await detach();
+        await cleanSlate([volume]);
       },
-    );
+      async expectCleanSlate() {
+        await cleanSlate([volume]);
+        expect((await system.request("GET", `/v1/volumes/${volume}`)).body.attachment).toBeNull();
+      },
+      async finishCleanup(_op, undoStep) {
+        // Whatever undo failed, the record still says attached (the disk may still be plugged in).
+        expect((await system.request("GET", `/v1/volumes/${volume}`)).body.attachment).toMatchObject({ vmId, targetDev: "sda" });
+        if (undoStep === "attach") expect(Object.keys(await domainDisks(vmId, "config"))).toEqual(["vda", "sda"]);
+        await detach();
+      },
+    });
+    expect(report.undos).toEqual(["attach", "reserve"]);
     await completed(system, await system.request("DELETE", `/v1/volumes/${volume}`));
-  });
+  }, 300_000);
 
-  test("snapshotVolume (create)", async () => {
+  test("snapshotVolume create, delete and revert", async () => {
     const volume = await createVolume("snap-me");
-    await expectEachStepFailsCleanly(
-      system,
-      {
-        steps: [
-        { step: "validate", activity: "loadVolume", side: "database" },
-        { step: "create", activity: "createSnapshot", side: "host" },
-        { step: "record", activity: "snapshotRecorded", side: "database" },
-      ],
-        start: async () => (await system.request("POST", `/v1/volumes/${volume}/snapshots`, { name: "s1" })).body.operationId,
-        expectCleanSlate: async () => {
-          await cleanSlate(() => [volume])();
-          expect((await qemuImg("info", "-U", volumeFile(volume))).snapshots ?? []).toEqual([]);
-          expect(await system.prisma.volumeSnapshot.count({ where: { volumeId: volume } })).toBe(0);
-        },
+    const snapshots = async () => ((await qemuImg("info", "-U", volumeFile(volume))).snapshots ?? []).map((s: { name: string }) => s.name);
+    const rows = async () => (await system.prisma.volumeSnapshot.findMany({ where: { volumeId: volume } })).map((s) => s.name);
+    const deleteSnapshot = async (name: string) => completed(system, await system.request("DELETE", `/v1/volumes/${volume}/snapshots/${name}`));
+    let runs = 0;
+    const created = await sweepEveryStep(system, {
+      workflowType: "snapshotVolume",
+      start: async () => (await system.request("POST", `/v1/volumes/${volume}/snapshots`, { name: `s${++runs}` })).body.operationId,
+      async afterSuccess() {
+        expect({ pool: await snapshots(), rows: await rows() }).toEqual({ pool: [`s${runs}`], rows: [`s${runs}`] });
+        await deleteSnapshot(`s${runs}`);
       },
-    );
-    await completed(system, await system.request("DELETE", `/v1/volumes/${volume}`));
-  });
-
-  /**
-   * Workflows without undos (they recover forward): after a failure at any step the volume is
-   * intact and consistent, and repeating the request finishes the job.
-   */
-  test("deleteVolume, resizeVolume and detachVolume recover forward", async () => {
-    const volume = await createVolume("forward");
-    await expectEachStepFailsCleanly(
-      system,
-      {
-        steps: [
-        { step: "validate", activity: "loadVolume", side: "database" },
-        { step: "grow", activity: "growVolume", side: "host" },
-      ],
-        start: async () => (await system.request("POST", `/v1/volumes/${volume}/resize`, { sizeGiB: 2 })).body.operationId,
-        expectCleanSlate: async () => {
-          await cleanSlate(() => [volume])();
-          expect((await qemuImg("info", "-U", volumeFile(volume)))["virtual-size"]).toBe(GiB);
-        },
+      async expectCleanSlate() {
+        await cleanSlate([volume]);
+        expect({ pool: await snapshots(), rows: await rows() }).toEqual({ pool: [], rows: [] });
       },
-    );
-
-    await completed(system, await system.request("POST", `/v1/volumes/${volume}/attach`, { vmId }));
-    for (const [step, activity, side] of [["detach", "detachDisk", "host"], ["release", "attachmentReleased", "database"]] as const) {
-      const op = await withFailingActivity(system, { activity, side }, async () =>
-        system.waitForOperation((await system.request("POST", `/v1/volumes/${volume}/detach`)).body.operationId),
-      );
-      expect(op).toMatchObject({ state: "FAILED", error: { code: INJECTED_FAILURE_CODE } });
-      expect(op.steps.find((s: { state: string }) => s.state === "FAILED").name).toBe(step);
-      expectNoFailedUndo(op);
-    }
-    await completed(system, await system.request("POST", `/v1/volumes/${volume}/detach`));
-    expect(Object.keys(await domainDisks(vmId))).toEqual(["vda"]);
-
-    for (const [step, activity, side] of [["delete", "deleteVolume", "host"], ["record", "volumeDeleted", "database"]] as const) {
-      const op = await withFailingActivity(system, { activity, side }, async () =>
-        system.waitForOperation((await system.request("DELETE", `/v1/volumes/${volume}`)).body.operationId),
-      );
-      expect(op).toMatchObject({ state: "FAILED", error: { code: INJECTED_FAILURE_CODE } });
-      expect(op.steps.find((s: { state: string }) => s.state === "FAILED").name).toBe(step);
-      expect((await system.request("GET", `/v1/volumes/${volume}`)).body.state).toBe("FAILED");
+      async finishCleanup() {
+        // The snapshot the undo could not remove is recorded, so the API shows it and DELETE removes it.
+        expect({ pool: await snapshots(), rows: await rows() }).toEqual({ pool: [`s${runs}`], rows: [`s${runs}`] });
+        await deleteSnapshot(`s${runs}`);
+      },
+    });
+    expect(created.undos).toEqual(["create"]);
+    // delete and revert recover forward: a repeated request finishes the job.
+    for (const action of ["delete", "revert"] as const) {
+      const request = async () =>
+        action === "delete"
+          ? system.request("DELETE", `/v1/volumes/${volume}/snapshots/keep`)
+          : system.request("POST", `/v1/volumes/${volume}/snapshots/keep/revert`);
+      await sweepEveryStep(system, {
+        workflowType: "snapshotVolume",
+        async prepare() {
+          if (!(await rows()).includes("keep")) await completed(system, await system.request("POST", `/v1/volumes/${volume}/snapshots`, { name: "keep" }));
+        },
+        start: async () => (await request()).body.operationId,
+        async afterSuccess() {
+          expect(await snapshots()).toEqual(action === "delete" ? [] : ["keep"]);
+          expect(await rows()).toEqual(action === "delete" ? [] : ["keep"]);
+        },
+        async expectCleanSlate() {
+          await completed(system, await request());
+          await cleanSlate([volume]);
+        },
+      });
     }
     await completed(system, await system.request("DELETE", `/v1/volumes/${volume}`));
-    expect(await poolFiles(poolDir)).toEqual([]);
-    expect(await volumeRows()).toEqual([]);
-  });
+  }, 300_000);
+
+  test("resizeVolume and detachVolume recover forward: a repeated request finishes", async () => {
+    let volume = "";
+    await sweepEveryStep(system, {
+      workflowType: "resizeVolume",
+      async prepare() {
+        volume = await createVolume("grow-me");
+      },
+      start: async () => (await system.request("POST", `/v1/volumes/${volume}/resize`, { sizeGiB: 2 })).body.operationId,
+      async afterSuccess() {
+        expect((await qemuImg("info", "-U", volumeFile(volume)))["virtual-size"]).toBe(2 * GiB);
+        expect((await system.request("GET", `/v1/volumes/${volume}`)).body.sizeBytes).toBe(2 * GiB);
+        await completed(system, await system.request("DELETE", `/v1/volumes/${volume}`));
+      },
+      async expectCleanSlate() {
+        await completed(system, await system.request("POST", `/v1/volumes/${volume}/resize`, { sizeGiB: 2 }));
+        expect((await qemuImg("info", "-U", volumeFile(volume)))["virtual-size"]).toBe(2 * GiB);
+        await completed(system, await system.request("DELETE", `/v1/volumes/${volume}`));
+      },
+    });
+    await sweepEveryStep(system, {
+      workflowType: "detachVolume",
+      async prepare() {
+        volume = await createVolume("detach-me");
+        await completed(system, await system.request("POST", `/v1/volumes/${volume}/attach`, { vmId }));
+      },
+      start: async () => (await system.request("POST", `/v1/volumes/${volume}/detach`)).body.operationId,
+      async afterSuccess() {
+        expect(Object.keys(await domainDisks(vmId))).toEqual(["vda"]);
+        await completed(system, await system.request("DELETE", `/v1/volumes/${volume}`));
+        await cleanSlate([]);
+      },
+      async expectCleanSlate() {
+        await completed(system, await system.request("POST", `/v1/volumes/${volume}/detach`));
+        expect(Object.keys(await domainDisks(vmId))).toEqual(["vda"]);
+        await completed(system, await system.request("DELETE", `/v1/volumes/${volume}`));
+        await cleanSlate([]);
+      },
+    });
+  }, 300_000);
 
   test("initStoragePool (assign) undoes the host on failure; releaseStoragePool (unassign) recovers forward", async () => {
     const res = await system.request("POST", "/v1/storage/pools", { name: "assign-me", kind: "dir", config: { path: path.join(poolDir, "..", "assign-me") } });
     await completed(system, res);
     const id = res.body.poolId;
     const definitionFile = path.join(path.dirname(host().poolDir), "state", "pools", id, "definition.json");
-    await expectEachStepFailsCleanly(
-      system,
-      {
-        steps: [
-        { step: "load", activity: "loadPoolDefinition", side: "database" },
-        { step: `init ${host().id}`, activity: "initPool", side: "host" },
-        { step: "record", activity: "poolHostsInitialised", side: "database" },
-      ],
-        start: async () => (await system.request("POST", `/v1/storage/pools/${id}/hosts/${host().id}`)).body.operationId,
-        expectCleanSlate: async () => {
-          expect(await system.prisma.storagePoolHost.count({ where: { poolId: id } })).toBe(0);
-          await expect(fs.access(definitionFile)).rejects.toThrow();
-        },
+    const unassigned = async () => {
+      expect(await system.prisma.storagePoolHost.count({ where: { poolId: id } })).toBe(0);
+      await expect(fs.access(definitionFile)).rejects.toThrow();
+    };
+    const assign = async () => system.request("POST", `/v1/storage/pools/${id}/hosts/${host().id}`);
+    const unassign = async () => system.request("DELETE", `/v1/storage/pools/${id}/hosts/${host().id}`);
+    await sweepEveryStep(system, {
+      workflowType: "initStoragePool",
+      start: async () => (await assign()).body.operationId,
+      async afterSuccess() {
+        await fs.access(definitionFile);
+        await completed(system, await unassign());
+        await unassigned();
       },
-    );
-    await completed(system, await system.request("POST", `/v1/storage/pools/${id}/hosts/${host().id}`));
-    await fs.access(definitionFile);
-
-    const failed = await withFailingActivity(system, { activity: "teardownPool", side: "host" }, async () =>
-      system.waitForOperation((await system.request("DELETE", `/v1/storage/pools/${id}/hosts/${host().id}`)).body.operationId),
-    );
-    expect(failed).toMatchObject({ state: "FAILED", error: { code: INJECTED_FAILURE_CODE } });
-    await completed(system, await system.request("DELETE", `/v1/storage/pools/${id}/hosts/${host().id}`));
-    await expect(fs.access(definitionFile)).rejects.toThrow();
-    expect(await system.prisma.storagePoolHost.count({ where: { poolId: id } })).toBe(0);
-  });
+      expectCleanSlate: unassigned,
+    });
+    await sweepEveryStep(system, {
+      workflowType: "releaseStoragePool",
+      async prepare() {
+        await completed(system, await assign());
+      },
+      start: async () => (await unassign()).body.operationId,
+      afterSuccess: unassigned,
+      async expectCleanSlate() {
+        await completed(system, await unassign());
+        await unassigned();
+      },
+    });
+  }, 300_000);
 });

@@ -1,27 +1,8 @@
 import { startTestSystem, type TestSystem } from "./support/system";
-import { diskPath, expectNoFailedUndo, fileExists } from "./support/assertions";
-import { failingAt, INJECTED_FAILURE_CODE, type StepActivity } from "./support/step-failures";
+import { expectCleanSlate } from "./support/assertions";
+import { sweepEveryStep } from "./support/sweep";
 
 const SMALL_VM = { vcpus: 1, memoryMiB: 64, diskSizeGiB: 1 };
-
-/** deleteVm's runbook: no undo; a failed delete leaves the VM FAILED and a repeated DELETE finishes. */
-const DELETE_VM_STEPS: StepActivity[] = [
-  { step: "validate", activity: "loadVm", side: "database" },
-  { step: "stop-domain", activity: "forceStopDomain", side: "host" },
-  { step: "undefine-domain", activity: "undefineDomain", side: "host" },
-  { step: "delete-disk", activity: "deleteDisk", side: "host" },
-  { step: "release", activity: "releaseVm", side: "database" },
-  { step: "record", activity: "vmDeleted", side: "database" },
-];
-
-/** powerVm's runbook per action: validate, the one host call, record. */
-const POWER_STEPS: (StepActivity & { action: string; from: "RUNNING" | "STOPPED" })[] = [
-  { action: "force-stop", from: "RUNNING", step: "validate", activity: "loadVm", side: "database" },
-  { action: "force-stop", from: "RUNNING", step: "force-stop", activity: "forceStopDomain", side: "host" },
-  { action: "reboot", from: "RUNNING", step: "reboot", activity: "rebootDomain", side: "host" },
-  { action: "start", from: "STOPPED", step: "start", activity: "startDomain", side: "host" },
-  { action: "start", from: "STOPPED", step: "record", activity: "vmStateChanged", side: "database" },
-];
 
 describe("deleteVm and powerVm on failure", () => {
   let system: TestSystem;
@@ -32,71 +13,83 @@ describe("deleteVm and powerVm on failure", () => {
     await system?.shutdown();
   });
 
-  const host = () => system.hosts[0]!;
-
-  async function inject({ activity, side }: StepActivity): Promise<void> {
-    if (side === "database") await system.restartControlPlane(failingAt(system.databaseActivities, activity));
-    else await system.startHostWorker(host(), failingAt(host().runtime.activities, activity));
-  }
-
-  async function restore(): Promise<void> {
-    await system.restartControlPlane();
-    await system.startHostWorker(host());
-  }
-
-  async function runningVm(name: string) {
-    const res = await system.request("POST", "/v1/vms", { ...SMALL_VM, name });
+  let made = 0;
+  async function runningVm() {
+    const res = await system.request("POST", "/v1/vms", { ...SMALL_VM, name: `ops-${++made}` });
     expect((await system.waitForOperation(res.body.operationId)).state).toBe("COMPLETED");
     return system.prisma.vm.findUniqueOrThrow({ where: { id: res.body.vmId } });
   }
 
-  function failedAt(op: any, step: string): void {
-    expect(op).toMatchObject({ state: "FAILED", error: { code: INJECTED_FAILURE_CODE } });
-    expect(op.steps.filter((s: { state: string }) => s.state === "FAILED").map((s: { name: string }) => s.name)).toEqual([step]);
-    expectNoFailedUndo(op);
+  async function deleteVm(vmId: string) {
+    const del = await system.request("DELETE", `/v1/vms/${vmId}`);
+    expect(del.status).toBe(202);
+    return system.waitForOperation(del.body.operationId);
   }
 
-  test.each(DELETE_VM_STEPS)("delete failing at $step leaves the VM FAILED; DELETE again removes everything", async (failure) => {
-    const vm = await runningVm(`del-${failure.step}`);
-    await inject(failure);
-    try {
-      const first = await system.request("DELETE", `/v1/vms/${vm.id}`);
-      failedAt(await system.waitForOperation(first.body.operationId), failure.step);
-      expect(await system.prisma.vm.findUniqueOrThrow({ where: { id: vm.id } })).toMatchObject({ state: "FAILED", errorCode: INJECTED_FAILURE_CODE });
-    } finally {
-      await restore();
-    }
-    const again = await system.request("DELETE", `/v1/vms/${vm.id}`);
-    expect((await system.waitForOperation(again.body.operationId)).state).toBe("COMPLETED");
-    expect(await system.domainState(vm.id)).toBeNull();
-    expect(await fileExists(diskPath(host(), vm.bootVolumeId))).toBe(false);
-    expect(await system.prisma.vm.count({ where: { id: vm.id } })).toBe(0);
-    expect(await system.prisma.volume.count({ where: { vmId: vm.id } })).toBe(0);
-  });
+  test("deleteVm sweep: a delete failing anywhere leaves the VM in ERROR with what is left (or untouched); DELETE again removes everything", async () => {
+    const bootVolumes = new Map<string, string>();
+    let next: string;
+    const report = await sweepEveryStep(system, {
+      workflowType: "deleteVm",
+      async prepare() {
+        const vm = await runningVm();
+        bootVolumes.set(vm.id, vm.bootVolumeId);
+        next = vm.id;
+      },
+      async start() {
+        return (await system.request("DELETE", `/v1/vms/${next}`)).body.operationId;
+      },
+      async afterSuccess(op) {
+        await expectCleanSlate(system, op.target.id, bootVolumes.get(op.target.id)!);
+        expect(await system.prisma.vm.count({ where: { id: op.target.id } })).toBe(0);
+      },
+      async expectCleanSlate(op) {
+        const vm = (await system.request("GET", `/v1/vms/${op.target.id}`)).body;
+        const failedAt = op.steps.find((s: { state: string }) => s.state === "FAILED").name;
+        if (failedAt === "validate" && vm.state === "RUNNING") {
+          // Failed before it marked the VM DELETING: the VM is as it was.
+          expect(vm.cleanup).toBeNull();
+        } else if (failedAt === "release" && vm.hostId === null) {
+          // Released, then the step failed: nothing is left on any host, so nothing is pending.
+          expect({ state: vm.state, cleanup: vm.cleanup }).toEqual({ state: "FAILED", cleanup: null });
+          expect(await system.domainState(vm.id)).toBeNull();
+        } else {
+          expect({ state: vm.state, failed: vm.cleanup?.failed.map((f: { step: string }) => f.step) }).toEqual({ state: "ERROR", failed: [failedAt] });
+          expect(vm.cleanup.remains).toContainEqual({ kind: "domain", hostId: system.hosts[0]!.id, vmId: vm.id });
+          expect(vm.hostId).toBe(system.hosts[0]!.id);
+        }
+        expect((await deleteVm(vm.id)).state).toBe("COMPLETED");
+        await expectCleanSlate(system, vm.id, bootVolumes.get(vm.id)!);
+      },
+    });
+    expect(report.steps.map((s) => s.step)).toEqual(["validate", "stop-domain", "undefine-domain", "delete-disk", "release", "record"]);
+  }, 600_000);
 
-  test.each(POWER_STEPS)("$action failing at $step ends FAILED with the VM in the state libvirt reports", async (failure) => {
-    const vm = await runningVm(`pow-${failure.action}-${failure.step}`);
-    if (failure.from === "STOPPED") {
-      const stop = await system.request("POST", `/v1/vms/${vm.id}/actions/force-stop`);
-      expect((await system.waitForOperation(stop.body.operationId)).state).toBe("COMPLETED");
+  test("powerVm sweep: force-stop, start and reboot failing anywhere end with the VM in the state libvirt reports", async () => {
+    const vm = await runningVm();
+    const expectStateOfLibvirt = async () => {
+      const row = await system.prisma.vm.findUniqueOrThrow({ where: { id: vm.id } });
+      const libvirt = await system.domainState(vm.id);
+      expect({ row: row.state, libvirt }).toEqual({ row: libvirt === "running" ? "RUNNING" : "STOPPED", libvirt });
+    };
+    for (const action of ["force-stop", "start", "reboot"] as const) {
+      await sweepEveryStep(system, {
+        workflowType: "powerVm",
+        async prepare() {
+          const row = await system.prisma.vm.findUniqueOrThrow({ where: { id: vm.id } });
+          const needs = action === "start" ? "STOPPED" : "RUNNING";
+          if (row.state !== needs) {
+            const res = await system.request("POST", `/v1/vms/${vm.id}/actions/${needs === "STOPPED" ? "force-stop" : "start"}`);
+            expect((await system.waitForOperation(res.body.operationId)).state).toBe("COMPLETED");
+          }
+        },
+        async start() {
+          return (await system.request("POST", `/v1/vms/${vm.id}/actions/${action}`)).body.operationId;
+        },
+        afterSuccess: expectStateOfLibvirt,
+        expectCleanSlate: expectStateOfLibvirt,
+      });
     }
-    await inject(failure);
-    try {
-      const res = await system.request("POST", `/v1/vms/${vm.id}/actions/${failure.action}`);
-      const op = await system.waitForOperation(res.body.operationId);
-      failedAt(op, failure.step);
-      // With the database step broken, the failure path's own write fails too; the operation
-      // still closes, and says so.
-      if (failure.step === "record") expect(op.error.message).toContain("recording the outcome failed");
-    } finally {
-      await restore();
-    }
-    const libvirt = await system.domainState(vm.id);
-    const row = await system.prisma.vm.findUniqueOrThrow({ where: { id: vm.id } });
-    // A failed record step cannot write the new state; every other failure leaves the truth.
-    if (failure.step !== "record") expect(row.state).toBe(libvirt === "running" ? "RUNNING" : "STOPPED");
-    else expect(row.state).toBe(failure.from);
-    const del = await system.request("DELETE", `/v1/vms/${vm.id}`);
-    expect((await system.waitForOperation(del.body.operationId)).state).toBe("COMPLETED");
-  });
+    expect((await deleteVm(vm.id)).state).toBe("COMPLETED");
+  }, 600_000);
 });

@@ -5,7 +5,7 @@
  *   DATABASE_URL=... QX_TEMPORAL_ADDRESS=127.0.0.1:7233 tsx workers/control-plane.ts
  */
 import { Client, Connection } from "@temporalio/client";
-import { NativeConnection, Worker, type WorkflowBundleOption } from "@temporalio/worker";
+import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkflowBundleOption } from "@temporalio/worker";
 import type { PrismaClient } from "@prisma/client";
 import { createDatabaseActivities, type DatabaseActivities } from "../activities/database";
 import { controlPlaneConfigFromEnv, DEFAULT_OUTBOX_GRACE_MS, DEFAULT_OUTBOX_SWEEP_INTERVAL_MS, DEFAULT_OVN_NB_REMOTE, type ControlPlaneConfig } from "../common/config";
@@ -15,6 +15,10 @@ import { STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT } from "../common/workflow-tasks
 import { createNetworkActivities, type NetworkActivities } from "../activities/ovn/nb-activities";
 import { createNorthbound } from "../activities/ovn/northbound";
 import { createOvsdbClient } from "../activities/ovn/ovsdb-client";
+import { stepLogAttributes } from "../activities/step-log-attributes";
+
+/** Workflow interceptors of every workflow: the saga step each activity runs for goes in its header. */
+export const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve("../workflows/step-header-interceptor")];
 
 export interface ControlPlaneWorkerOptions {
   connection: NativeConnection;
@@ -26,6 +30,8 @@ export interface ControlPlaneWorkerOptions {
   activities?: DatabaseActivities;
   /** The OVN Northbound activities; by default over one connection to config.ovnNbRemote. */
   networkActivities?: NetworkActivities;
+  /** More activity interceptors, after the step logger (tests inject failures by step). */
+  activityInterceptors?: ActivityInterceptorsFactory[];
 }
 
 // A sweeper that claimed an operation and died before starting it: another takes it after this long.
@@ -37,12 +43,14 @@ export function createControlPlaneWorker(options: ControlPlaneWorkerOptions): Pr
     connection: options.connection,
     namespace: config.temporalNamespace,
     taskQueue: config.controlPlaneQueue,
+    // A pre-built bundle must have been built with WORKFLOW_INTERCEPTOR_MODULES.
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve("../workflows") }),
     stickyQueueScheduleToStartTimeout: STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT,
     activities: {
       ...(options.activities ?? createDatabaseActivities(options.prisma, config)),
       ...(options.networkActivities ?? createNetworkActivities(createNorthbound(createOvsdbClient(config.ovnNbRemote ?? DEFAULT_OVN_NB_REMOTE)))),
     },
+    interceptors: { workflowModules: options.workflowBundle ? [] : WORKFLOW_INTERCEPTOR_MODULES, activity: [stepLogAttributes, ...(options.activityInterceptors ?? [])] },
   });
 }
 

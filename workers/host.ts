@@ -9,7 +9,8 @@
 import { constants } from "node:fs";
 import { access, mkdir } from "node:fs/promises";
 import path from "node:path";
-import { NativeConnection, Worker } from "@temporalio/worker";
+import { NativeConnection, Worker, type ActivityInterceptorsFactory } from "@temporalio/worker";
+import { stepLogAttributes } from "../activities/step-log-attributes";
 import { Client, Connection } from "@temporalio/client";
 import { createHostActivities, type HostActivities } from "../activities/host";
 import { DEFAULT_FETCH_POLICY } from "../activities/images/http-get";
@@ -194,6 +195,12 @@ export interface HostWorkerOptions {
   runtime: HostRuntime;
   /** Replaces the runtime's activities (tests wrap them to inject failures). */
   activities?: HostActivities;
+  /** More activity interceptors, after the step logger (tests inject failures by step). */
+  activityInterceptors?: ActivityInterceptorsFactory[];
+}
+
+function activityInterceptors(options: HostWorkerOptions) {
+  return { activity: [keepAliveHeartbeats(), stepLogAttributes, ...(options.activityInterceptors ?? [])] };
 }
 
 export function createHostWorker(options: HostWorkerOptions): Promise<Worker> {
@@ -202,7 +209,7 @@ export function createHostWorker(options: HostWorkerOptions): Promise<Worker> {
     namespace: options.runtime.config.temporalNamespace,
     taskQueue: hostTaskQueue(options.runtime.config.hostId),
     activities: options.activities ?? options.runtime.activities,
-    interceptors: { activity: [keepAliveHeartbeats()] },
+    interceptors: activityInterceptors(options),
     // A cancel reaches an activity only with a heartbeat's reply. The SDK's default throttle for
     // activities without a heartbeat timeout is 30 s, too slow for a user's cancel; 1 s is cheap.
     defaultHeartbeatThrottleInterval: "1s",
@@ -223,7 +230,7 @@ export function createHostDownloadWorker(options: HostWorkerOptions): Promise<Wo
     namespace: config.temporalNamespace,
     taskQueue: hostDownloadQueue(config.hostId),
     activities: options.activities ?? options.runtime.activities,
-    interceptors: { activity: [keepAliveHeartbeats()] },
+    interceptors: activityInterceptors(options),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentDownloads ?? DEFAULT_MAX_CONCURRENT_DOWNLOADS,
     maxHeartbeatThrottleInterval: config.imageHeartbeatIntervalMs ?? DEFAULT_IMAGE_HEARTBEAT_INTERVAL_MS,
   });

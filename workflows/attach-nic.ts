@@ -49,8 +49,7 @@ export async function attachNic(input: NicInput): Promise<void> {
       () => hostActivities(hostId, input.timeouts, HOST_STEP).plugNic(plug),
       () => hostActivities(hostId, input.timeouts, UNPLUG).unplugNic(plug),
     );
-    await saga.step("record", () => database.portsActivated({ portIds }));
-    await saga.succeed();
+    await saga.commit("record", () => database.portsActivated({ portIds }));
   } catch (err) {
     await saga.fail(err, () => database.portsRemoved(portIds));
   }

@@ -3,10 +3,13 @@
  *   1. validate   the volume is READY, attached to nothing and base of no linked clone; the VM is
  *                 RUNNING or STOPPED on a host that reaches the volume's pool
  *   2. reserve    the VM's next free data disk device (sda, sdb...) recorded on the volume
- *                                                                              undo: release it
+ *                                                undo: release it (kept if the detach undo failed)
  *   3. attach     into the domain's definition, and hot-plugged when the guest runs
  *                                                                              undo: detach
- * On failure or cancel the disk is unplugged and the volume is free again.
+ *   ── commit ──  the disk is attached: no undo runs after this
+ * On failure or cancel the disk is unplugged and the volume is free again. If unplugging fails (until
+ * the undo deadline) the volume stays attached in the record, as it is in the domain, and a detach
+ * request finishes the job: the record never claims a disk is free that a guest still holds.
  */
 import { ApplicationFailure } from "@temporalio/workflow";
 import { OperationSaga } from "./operation-saga";
@@ -30,7 +33,7 @@ const STEPS = 3;
 
 export async function attachVolume(input: AttachVolumeInput): Promise<void> {
   const { volumeId, vmId } = input;
-  const saga = new OperationSaga(input.operationId, STEPS);
+  const saga = new OperationSaga(input.operationId, STEPS, input.timeouts);
   try {
     const { volume, hostId } = await saga.step("validate", async () => {
       const loaded = expectVolume(await database.loadVolume(volumeId), { states: ["READY"], detached: true, noClones: true });
@@ -45,14 +48,15 @@ export async function attachVolume(input: AttachVolumeInput): Promise<void> {
     const targetDev = await saga.step(
       "reserve",
       () => database.attachmentReserved({ volumeId, vmId }),
-      () => database.attachmentReleased(volumeId),
+      // A disk the detach undo could not unplug stays recorded as attached: a detach finishes it.
+      (failed) => (failed.length > 0 ? Promise.resolve() : database.attachmentReleased(volumeId)),
     );
     await saga.step(
       "attach",
       () => hostActivities(hostId, input.timeouts, HOST_STEP).attachDisk({ vmId, poolId: volume.poolId, volumeId, targetDev, ...lunAssignmentsOf(volume) }),
       () => hostActivities(hostId, input.timeouts, UNDO).detachDisk({ vmId, targetDev }),
     );
-    await saga.succeed();
+    await saga.commit();
   } catch (err) {
     await saga.fail(err, async () => undefined);
   }

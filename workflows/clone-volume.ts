@@ -7,9 +7,12 @@
  *   3. clone        linked: a copy-on-write child of the source (instant, whatever its size)
  *                   full:   an independent copy; heartbeats bytes copied, a cancel kills it, and
  *                           the pool never shows a partial copy                 undo: delete the new volume
- *   4. record       the new volume READY — the point of no return
- * On failure or cancel the new volume is removed from the pool and from the database.
+ *   ── commit ──    the copy exists: no undo runs after this
+ *   4. record       the new volume READY — retried until it succeeds
+ * On failure or cancel the new volume is removed from the pool and from the database; if that
+ * removal fails, the new volume's row stays in ERROR with `cleanup` (host, LUN kept) for DELETE.
  */
+import { cleanupAfterUndos } from "../common/cleanup";
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database } from "./database-activities";
@@ -37,12 +40,12 @@ const STEPS = 4;
 
 export async function cloneVolume(input: CloneVolumeInput): Promise<void> {
   const { volumeId, sourceVolumeId } = input;
-  const saga = new OperationSaga(input.operationId, STEPS);
+  const saga = new OperationSaga(input.operationId, STEPS, input.timeouts);
   try {
-    const { source, luns } = await saga.step("validate", async () => {
+    const { source, luns, lun } = await saga.step("validate", async () => {
       const created = expectVolume(await database.loadVolume(volumeId), { states: ["CREATING"] });
       const loaded = expectVolume(await database.loadVolume(sourceVolumeId), { states: ["READY"], detached: true });
-      return { source: loaded, luns: lunAssignmentsOf(loaded, created) };
+      return { source: loaded, luns: lunAssignmentsOf(loaded, created), lun: created.lun };
     });
     const hostId = await saga.step("choose-host", async () => {
       const chosen = await hostForVolume(source);
@@ -62,10 +65,10 @@ export async function cloneVolume(input: CloneVolumeInput): Promise<void> {
             })
           : hostActivities(hostId, input.timeouts, COPY_STEP).copyVolume({ poolId: source.poolId, sourceVolumeId, targetVolumeId: volumeId, ...luns }),
       () => hostUndo.deleteVolume(target),
+      { kind: "volume", hostId, poolId: source.poolId, volumeId, ...(lun !== null ? { lun } : {}) },
     );
-    await saga.step("record", () => database.volumeReady({ volumeId, sizeBytes: created.sizeBytes, format: created.format }));
-    await saga.succeed();
+    await saga.commit("record", () => database.volumeReady({ volumeId, sizeBytes: created.sizeBytes, format: created.format }));
   } catch (err) {
-    await saga.fail(err, () => database.volumeCreateFailed(volumeId));
+    await saga.fail(err, (_failure, undoFailures) => database.volumeCreateFailed({ volumeId, cleanup: cleanupAfterUndos(input.operationId, undoFailures) }));
   }
 }

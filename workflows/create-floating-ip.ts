@@ -13,8 +13,7 @@ export async function createFloatingIp(input: FloatingIpInput): Promise<void> {
   const saga = new OperationSaga(input.operationId, input.toPortId ? 3 : 2);
   try {
     const move = await moveFloatingIp(saga, input);
-    await saga.step("record", () => database.floatingIpMoved({ floatingIpId: input.floatingIpId, toPortId: input.toPortId, routerId: move.to?.routerId ?? null }));
-    await saga.succeed();
+    await saga.commit("record", () => database.floatingIpMoved({ floatingIpId: input.floatingIpId, toPortId: input.toPortId, routerId: move.to?.routerId ?? null }));
   } catch (err) {
     await saga.fail(err, () => database.floatingIpRemoved(input.floatingIpId));
   }

@@ -23,8 +23,7 @@ export async function createNetwork(input: CreateNetworkInput): Promise<void> {
   try {
     const network = await saga.step("validate", async () => expectNetState("network", networkId, await database.loadNetwork(networkId), ["CREATING"]));
     await saga.step("create-switch", () => northbound.nbCreateNetwork(network), () => northboundUndo.nbDeleteNetwork(networkId));
-    await saga.step("record", () => database.networkCreated(networkId));
-    await saga.succeed();
+    await saga.commit("record", () => database.networkCreated(networkId));
   } catch (err) {
     await saga.fail(err, (failure) => database.networkStateChanged({ networkId, state: "FAILED", errorCode: failure.code, errorMessage: failure.message }));
   }

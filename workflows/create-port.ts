@@ -22,8 +22,7 @@ export async function createPort(input: CreatePortInput): Promise<void> {
   try {
     const ports = await saga.step("validate", () => database.loadPorts(portIds));
     await saga.step("create-port", () => northbound.nbCreatePorts(ports), () => northboundUndo.nbDeletePorts(portIds));
-    await saga.step("record", () => database.portsActivated({ portIds }));
-    await saga.succeed();
+    await saga.commit("record", () => database.portsActivated({ portIds }));
   } catch (err) {
     await saga.fail(err, () => database.portsRemoved(portIds));
   }

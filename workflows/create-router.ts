@@ -24,8 +24,7 @@ export async function createRouter(input: RouterInput): Promise<void> {
   try {
     const { after } = await saga.step("validate", async () => expectNetState("router", routerId, await database.loadRouterChange(routerId), ["CREATING"]));
     await saga.step("write-router", () => northbound.nbSyncRouters({ routers: [after], removed: [] }), () => northboundUndo.nbDeleteRouter(routerId));
-    await saga.step("record", () => database.routerCommitted(routerId));
-    await saga.succeed();
+    await saga.commit("record", () => database.routerCommitted(routerId));
   } catch (err) {
     await saga.fail(err, (failure) => database.routerRolledBack({ routerId, errorCode: failure.code, errorMessage: failure.message }));
   }

@@ -22,8 +22,7 @@ export async function createSecurityGroup(input: SecurityGroupInput): Promise<vo
   try {
     const { after } = await saga.step("validate", async () => expectNetState("security group", groupId, await database.loadSecurityGroupChange(groupId), ["CREATING"]));
     await saga.step("create-port-group", () => northbound.nbSyncSecurityGroup(after), () => northboundUndo.nbDeleteSecurityGroup(groupId));
-    await saga.step("record", () => database.securityGroupCreated(groupId));
-    await saga.succeed();
+    await saga.commit("record", () => database.securityGroupCreated(groupId));
   } catch (err) {
     await saga.fail(err, () => database.securityGroupStateChanged({ groupId, state: "FAILED" }));
   }

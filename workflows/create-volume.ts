@@ -5,10 +5,14 @@
  *                   becomes the volume's host
  *   3. create       the empty volume on the pool (iSCSI: the LUN the API assigned it)
  *                                                                              undo: delete it (a LUN is zeroed)
- *   4. record       volume READY with the size the pool reports — the point of no return
+ *   ── commit ──    the volume exists: no undo runs after this
+ *   4. record       volume READY with the size the pool reports — retried until it succeeds
  * On any failure or cancel the undos run in reverse and the volume row is removed: a volume that
- * was never made does not exist (the operation keeps the reason).
+ * was never made does not exist (the operation keeps the reason). If the delete undo fails (until
+ * the undo deadline), the row stays in ERROR with its host and LUN and `cleanup`: the LUN is never
+ * handed out again before its wipe finished, and a repeated DELETE finishes the job.
  */
+import { cleanupAfterUndos } from "../common/cleanup";
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database } from "./database-activities";
@@ -29,7 +33,7 @@ const STEPS = 4;
 
 export async function createVolume(input: CreateVolumeInput): Promise<void> {
   const { volumeId } = input;
-  const saga = new OperationSaga(input.operationId, STEPS);
+  const saga = new OperationSaga(input.operationId, STEPS, input.timeouts);
   try {
     const volume = await saga.step("validate", async () => expectVolume(await database.loadVolume(volumeId), { states: ["CREATING"] }));
     const hostId = await saga.step("choose-host", async () => {
@@ -44,10 +48,10 @@ export async function createVolume(input: CreateVolumeInput): Promise<void> {
       "create",
       () => host.createVolume({ ...ref, sizeBytes: volume.sizeBytes, source: { kind: "empty" } }),
       () => hostUndo.deleteVolume(ref),
+      { kind: "volume", hostId, poolId: volume.poolId, volumeId, ...(volume.lun !== null ? { lun: volume.lun } : {}) },
     );
-    await saga.step("record", () => database.volumeReady({ volumeId, sizeBytes: created.sizeBytes, format: created.format }));
-    await saga.succeed();
+    await saga.commit("record", () => database.volumeReady({ volumeId, sizeBytes: created.sizeBytes, format: created.format }));
   } catch (err) {
-    await saga.fail(err, () => database.volumeCreateFailed(volumeId));
+    await saga.fail(err, (_failure, undoFailures) => database.volumeCreateFailed({ volumeId, cleanup: cleanupAfterUndos(input.operationId, undoFailures) }));
   }
 }

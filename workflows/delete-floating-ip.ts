@@ -13,8 +13,7 @@ export async function deleteFloatingIp(input: FloatingIpInput): Promise<void> {
   const saga = new OperationSaga(input.operationId, 3);
   try {
     await moveFloatingIp(saga, { ...input, toPortId: null });
-    await saga.step("record", () => database.floatingIpRemoved(input.floatingIpId));
-    await saga.succeed();
+    await saga.commit("record", () => database.floatingIpRemoved(input.floatingIpId));
   } catch (err) {
     await saga.fail(err, () => database.floatingIpStateChanged({ floatingIpId: input.floatingIpId, state: "FAILED" }));
   }

@@ -22,8 +22,7 @@ export async function deleteNetwork(input: DeleteNetworkInput): Promise<void> {
   try {
     await saga.step("validate", async () => expectNetState("network", networkId, await database.loadNetwork(networkId), ["DELETING"]));
     await saga.step("delete-switch", () => northbound.nbDeleteNetwork(networkId));
-    await saga.step("record", () => database.networkDeleted(networkId));
-    await saga.succeed();
+    await saga.commit("record", () => database.networkDeleted(networkId));
   } catch (err) {
     await saga.fail(err, (failure) =>
       database.networkStateChanged({ networkId, state: "FAILED", errorCode: failure.code, errorMessage: `delete did not finish: ${failure.message}` }),

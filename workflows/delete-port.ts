@@ -18,8 +18,7 @@ export async function deletePort(input: DeletePortInput): Promise<void> {
   const saga = new OperationSaga(input.operationId, 2);
   try {
     await saga.step("delete-port", () => northbound.nbDeletePorts(portIds));
-    await saga.step("record", () => database.portsRemoved(portIds));
-    await saga.succeed();
+    await saga.commit("record", () => database.portsRemoved(portIds));
   } catch (err) {
     await saga.fail(err, () => database.portsStateChanged({ portIds, state: "FAILED" }));
   }

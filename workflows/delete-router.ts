@@ -14,8 +14,7 @@ export async function deleteRouter(input: RouterInput): Promise<void> {
   const saga = new OperationSaga(input.operationId, 2);
   try {
     await saga.step("delete-router", () => northbound.nbDeleteRouter(routerId));
-    await saga.step("record", () => database.routerDeleted(routerId));
-    await saga.succeed();
+    await saga.commit("record", () => database.routerDeleted(routerId));
   } catch (err) {
     await saga.fail(err, (failure) => database.routerStateChanged({ routerId, state: "FAILED", errorCode: failure.code, errorMessage: failure.message }));
   }

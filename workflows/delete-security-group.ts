@@ -15,8 +15,7 @@ export async function deleteSecurityGroup(input: SecurityGroupInput): Promise<vo
   const saga = new OperationSaga(input.operationId, 2);
   try {
     await saga.step("delete-port-group", () => northbound.nbDeleteSecurityGroup(groupId));
-    await saga.step("record", () => database.securityGroupDeleted(groupId));
-    await saga.succeed();
+    await saga.commit("record", () => database.securityGroupDeleted(groupId));
   } catch (err) {
     await saga.fail(err, () => database.securityGroupStateChanged({ groupId, state: "FAILED" }));
   }

@@ -1,5 +1,5 @@
 /**
- * deleteVm — runbook
+ * deleteVm — runbook (also how a VM in ERROR is finished: whatever a failed create or delete left)
  *   1. validate          load the VM and its boot media; mark it DELETING
  *   2. stop-domain       pull the plug (the user asked for deletion, not a shutdown)
  *   3. undefine-domain   remove the libvirt definition
@@ -7,18 +7,23 @@
  *      remove-seed-iso   only for a VM with access settings: its cloud-init seed ISO
  *   4. delete-disk       remove the boot disk
  *   5. release           give the host's CPU and memory back
- *   6. record            remove the VM and volume rows; the Operation row stays as the record
+ *   ── commit ──         nothing is left on the host
+ *   6. record            remove the VM and volume rows (the Operation row stays as the record) —
+ *                        retried until it succeeds
+ * Steps 2-5 (vm-host-cleanup.ts) run whenever the VM still references a host: a VM that was never
+ * placed, or whose failed create left nothing, has none and skips them.
  * Data disks (made with the VM or attached later) are kept: undefining the domain detaches them, and
  * record leaves them READY and free, as OpenStack keeps a deleted server's volumes. A VM's data is
  * never destroyed as a side effect; DELETE /v1/volumes/:id removes a volume.
  * No step has an undo: a half-deleted VM cannot be put back, so deletion recovers forward. Every
- * step is idempotent; if one fails the VM is marked FAILED with the reason and a repeated DELETE
- * finishes the job. A VM that was never placed (a failed create) skips the host steps.
+ * step is idempotent; if one fails the VM goes to ERROR with `cleanup` naming what may be left on
+ * its host (every reference kept), and a repeated DELETE finishes the job.
  */
+import { failedForwardStep } from "../common/cleanup";
 import { OperationSaga } from "./operation-saga";
-import { hostActivities, type HostCallTimeouts } from "./host-activities";
+import type { HostCallTimeouts } from "./host-activities";
 import { database, expectVmState } from "./database-activities";
-import { northbound } from "./network-activities";
+import { removeVmFromHost } from "./vm-host-cleanup";
 
 export interface DeleteVmInput {
   operationId: string;
@@ -26,38 +31,23 @@ export interface DeleteVmInput {
   timeouts: HostCallTimeouts;
 }
 
-const HOST_STEP = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "10s", maximumAttempts: 5 } };
-
 const STEPS = 6;
 
 export async function deleteVm(input: DeleteVmInput): Promise<void> {
   const { vmId } = input;
-  const saga = new OperationSaga(input.operationId, STEPS);
+  const saga = new OperationSaga(input.operationId, STEPS, input.timeouts);
   try {
     const { vm, media, portIds } = await saga.step("validate", async () => {
-      const loaded = expectVmState(await database.loadVm(vmId), ["RUNNING", "STOPPED", "FAILED", "DELETING"]);
+      const loaded = expectVmState(await database.loadVm(vmId), ["RUNNING", "STOPPED", "FAILED", "DELETING", "ERROR"]);
       const bootMedia = await database.loadVmBootMedia(vmId);
       const nics = await database.loadVmPorts(vmId);
       await database.vmStateChanged({ vmId, state: "DELETING" });
       return { vm: loaded, media: bootMedia, portIds: nics.map((p) => p.id) };
     });
-    if (vm.hostId && vm.poolId) {
-      const host = hostActivities(vm.hostId, input.timeouts, HOST_STEP);
-      const disk = { poolId: vm.poolId, volumeId: vm.bootVolumeId };
-      await saga.step("stop-domain", () => host.forceStopDomain(vmId));
-      await saga.step("undefine-domain", () => host.undefineDomain(vmId));
-      if (portIds.length > 0) await saga.step("delete-ports", () => northbound.nbDeletePorts(portIds));
-      if (media.cloudInit) {
-        await saga.step("remove-seed-iso", () => host.removeVmSeedIso({ vmId, poolId: disk.poolId }));
-      }
-      await saga.step("delete-disk", () => host.deleteDisk(disk));
-      await saga.step("release", () => database.releaseVm(vmId));
-    }
-    await saga.step("record", () => database.vmDeleted(vmId));
-    await saga.succeed();
+    const { hostId, poolId } = vm;
+    if (hostId && poolId) await removeVmFromHost(saga, { ...vm, hostId, poolId }, { hasSeedIso: media.cloudInit !== null, portIds }, input.timeouts);
+    await saga.commit("record", () => database.vmDeleted(vmId));
   } catch (err) {
-    await saga.fail(err, (failure) =>
-      database.vmStateChanged({ vmId, state: "FAILED", errorCode: failure.code, errorMessage: `delete did not finish: ${failure.message}` }),
-    );
+    await saga.fail(err, (failure) => database.vmDeleteFailed({ vmId, failed: failedForwardStep(input.operationId, failure) }));
   }
 }

@@ -21,8 +21,7 @@ export async function detachNic(input: NicInput): Promise<void> {
     const { hostId, port } = await saga.step("validate", () => loadNic(input));
     await saga.step("unplug-nic", () => hostActivities(hostId, input.timeouts, NIC_UNPLUG).unplugNic({ vmId, portId, mac: port.mac }));
     await saga.step("delete-port", () => northbound.nbDeletePorts(portIds));
-    await saga.step("record", () => database.portsRemoved(portIds));
-    await saga.succeed();
+    await saga.commit("record", () => database.portsRemoved(portIds));
   } catch (err) {
     await saga.fail(err, () => database.portsStateChanged({ portIds, state: "FAILED" }));
   }

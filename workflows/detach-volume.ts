@@ -3,7 +3,8 @@
  *   1. validate   the volume is attached as a data disk (a boot disk goes with its VM)
  *   2. detach     unplugged from the running guest and removed from the domain's definition;
  *                 waits until the guest has let go
- *   3. release    the volume is free again
+ *   ── commit ──  the guest has let go
+ *   3. release    the volume is free again — retried until it succeeds
  * No undo: re-plugging a disk the user asked to remove is not a repair, so a failed detach
  * recovers forward (both steps idempotent; repeat the request).
  */
@@ -25,7 +26,7 @@ const STEPS = 3;
 
 export async function detachVolume(input: DetachVolumeInput): Promise<void> {
   const { volumeId } = input;
-  const saga = new OperationSaga(input.operationId, STEPS);
+  const saga = new OperationSaga(input.operationId, STEPS, input.timeouts);
   try {
     const attachment = await saga.step("validate", async () => {
       const volume = await database.loadVolume(volumeId);
@@ -39,8 +40,7 @@ export async function detachVolume(input: DetachVolumeInput): Promise<void> {
       const host = hostActivities(attachment.hostId, input.timeouts, HOST_STEP);
       await saga.step("detach", () => host.detachDisk({ vmId: attachment.vmId, targetDev: attachment.targetDev }));
     }
-    await saga.step("release", () => database.attachmentReleased(volumeId));
-    await saga.succeed();
+    await saga.commit("release", () => database.attachmentReleased(volumeId));
   } catch (err) {
     await saga.fail(err, async () => undefined);
   }

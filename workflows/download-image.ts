@@ -9,10 +9,13 @@
  *   4. download          on the host's download queue: stream, hash, check the content type and size,
  *                        resume after a crash; cancel stops it within a heartbeat
  *                        undo: delete the image's files (partial or finished)
- *   5. record            the image READY with its size, format, checksum and path — the point of no
- *                        return: nothing after it can fail
+ *   ── commit ──         the verified file is in the pool: no undo runs after this (a READY image
+ *                        is never deleted by a failure or a cancel)
+ *   5. record            the image READY with its size, format, checksum and path — retried until
+ *                        it succeeds
  * On any failure or cancel the undos run in reverse and the image ends FAILED with the reason's
- * code (CHECKSUM_MISMATCH, CONTENT_TYPE_MISMATCH, CONTENT_TOO_LARGE, DOWNLOAD_FAILED, CANCELLED...).
+ * code (CHECKSUM_MISMATCH, CONTENT_TYPE_MISMATCH, CONTENT_TOO_LARGE, DOWNLOAD_FAILED, CANCELLED...);
+ * if removing its files failed, ERROR with `cleanup` (host kept) for DELETE to finish.
  * Progress (bytes, rate, phase) travels in the download's heartbeats, which the API reads from the
  * workflow's pending activity: no database row is written per tick.
  */
@@ -22,6 +25,7 @@ import { HOST_ID } from "../common/search-attributes";
 import { hostDownloadQueue } from "../common/task-queues";
 import { database } from "./database-activities";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
+import { cleanupAfterUndos } from "../common/cleanup";
 import { OperationSaga } from "./operation-saga";
 
 export interface DownloadImageInput {
@@ -51,7 +55,7 @@ const STEPS = 5;
 
 export async function downloadImage(input: DownloadImageInput): Promise<void> {
   const { imageId } = input;
-  const saga = new OperationSaga(input.operationId, STEPS);
+  const saga = new OperationSaga(input.operationId, STEPS, input.timeouts);
   try {
     const image = await saga.step("validate", async () => {
       const loaded = await database.loadImage(imageId);
@@ -98,8 +102,9 @@ export async function downloadImage(input: DownloadImageInput): Promise<void> {
           ...(expectedChecksum ? { expectedChecksum } : {}),
         }),
       () => hostUndo.deleteImageFiles(target),
+      { kind: "image-files", hostId, ...target },
     );
-    await saga.step("record", () =>
+    await saga.commit("record", () =>
       database.imageReady({
         imageId,
         hostId,
@@ -110,8 +115,9 @@ export async function downloadImage(input: DownloadImageInput): Promise<void> {
         checksum: downloaded.checksum,
       }),
     );
-    await saga.succeed();
   } catch (err) {
-    await saga.fail(err, (failure) => database.imageFailed({ imageId, errorCode: failure.code, errorMessage: failure.message }));
+    await saga.fail(err, (failure, undoFailures) =>
+      database.imageFailed({ imageId, errorCode: failure.code, errorMessage: failure.message, cleanup: cleanupAfterUndos(input.operationId, undoFailures) }),
+    );
   }
 }

@@ -5,6 +5,8 @@ import { hostTaskQueue } from "../common/task-queues";
 export interface HostCallTimeouts {
   /** A dead host fails the step after this long instead of the operation waiting forever. */
   hostScheduleToStartMs: number;
+  /** Undos keep retrying a host that is away this long (QX_UNDO_DEADLINE_MS); see OperationSaga. */
+  undoDeadlineMs?: number;
 }
 
 /**

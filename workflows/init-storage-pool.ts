@@ -4,7 +4,9 @@
  *   2. init <host>   for each host in turn: the host learns the pool, sets it up (directories,
  *                    libvirt secrets, a login to the target) and reports its state
  *                                                                 undo: tear the pool down on that host
- *   3. record        the pool is assigned to those hosts, with the state each reported
+ *   ── commit ──     the pool is set up on every requested host
+ *   3. record        the pool is assigned to those hosts, with the state each reported — retried
+ *                    until it succeeds
  * A host that fails undoes every host of this run already done: the pool ends up on all the
  * requested hosts or on none of them. Hosts are done in turn, not in parallel, so the record of
  * which ones need undoing is simply the saga's list.
@@ -27,7 +29,7 @@ const HOST_STEP = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", m
 const UNDO = { startToCloseTimeout: "2m", retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 10 } };
 
 export async function initStoragePool(input: InitStoragePoolInput): Promise<void> {
-  const saga = new OperationSaga(input.operationId, input.hostIds.length + 2);
+  const saga = new OperationSaga(input.operationId, input.hostIds.length + 2, input.timeouts);
   try {
     const definition = await saga.step("load", () => database.loadPoolDefinition(input.poolId));
     const done: { hostId: string; status: PoolStatus }[] = [];
@@ -36,11 +38,11 @@ export async function initStoragePool(input: InitStoragePoolInput): Promise<void
         `init ${hostId}`,
         () => hostActivities(hostId, input.timeouts, HOST_STEP).initPool(definition),
         () => hostActivities(hostId, input.timeouts, UNDO).teardownPool(input.poolId),
+        { kind: "pool-setup", hostId, poolId: input.poolId },
       );
       done.push({ hostId, status });
     }
-    await saga.step("record", () => database.poolHostsInitialised({ poolId: input.poolId, hosts: done }));
-    await saga.succeed();
+    await saga.commit("record", () => database.poolHostsInitialised({ poolId: input.poolId, hosts: done }));
   } catch (err) {
     await saga.fail(err, async () => undefined);
   }

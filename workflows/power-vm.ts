@@ -2,7 +2,8 @@
  * powerVm — runbook for start, stop (graceful), force-stop and reboot
  *   1. validate   the VM must be RUNNING or STOPPED (not being created or deleted)
  *   2. <action>   the one host call; a graceful stop waits until the guest is off
- *   3. record     the VM's new state
+ *   ── commit ──  the action happened
+ *   3. record     the VM's new state — retried until it succeeds
  * No undo: a power action has nothing to put back. A failed action leaves the VM in the state
  * libvirt reports (re-read in the failure path), never in a transitional one.
  */
@@ -27,7 +28,7 @@ const STEPS = 3;
 
 export async function powerVm(input: PowerVmInput): Promise<void> {
   const { vmId } = input;
-  const saga = new OperationSaga(input.operationId, STEPS);
+  const saga = new OperationSaga(input.operationId, STEPS, input.timeouts);
   let hostId: string | null = null;
   try {
     const vm = await saga.step("validate", async () => expectVmState(await database.loadVm(vmId), ["RUNNING", "STOPPED"]));
@@ -48,8 +49,7 @@ export async function powerVm(input: PowerVmInput): Promise<void> {
     }[input.action];
     await saga.step(input.action, run);
     const state = input.action === "stop" || input.action === "force-stop" ? "STOPPED" : "RUNNING";
-    await saga.step("record", () => database.vmStateChanged({ vmId, state }));
-    await saga.succeed();
+    await saga.commit("record", () => database.vmStateChanged({ vmId, state }));
   } catch (err) {
     const placedOn = hostId;
     await saga.fail(err, async () => {

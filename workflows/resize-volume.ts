@@ -3,7 +3,8 @@
  *   1. validate   READY, larger than now, base of no linked clone
  *   2. grow       through libvirt (virsh blockresize) when a running guest holds the volume, so
  *                 the guest sees the new size at once; otherwise on the pool
- *   3. record     the new size
+ *   ── commit ──  the volume is larger
+ *   3. record     the new size — retried until it succeeds
  * No undo: shrinking back would destroy whatever the guest wrote past the old size, so the grow
  * is the point of no return; a failed record is retried (idempotent) and the pool is the truth.
  */
@@ -27,7 +28,7 @@ const STEPS = 3;
 
 export async function resizeVolume(input: ResizeVolumeInput): Promise<void> {
   const { volumeId, sizeBytes } = input;
-  const saga = new OperationSaga(input.operationId, STEPS);
+  const saga = new OperationSaga(input.operationId, STEPS, input.timeouts);
   try {
     const volume = await saga.step("validate", async () => {
       const loaded = expectVolume(await database.loadVolume(volumeId), { states: ["READY"], noClones: true });
@@ -42,8 +43,7 @@ export async function resizeVolume(input: ResizeVolumeInput): Promise<void> {
       const attachedTo = volume.vmId ? { vmId: volume.vmId, targetDev: volume.targetDev ?? "vda" } : undefined;
       await host.growVolume({ poolId: volume.poolId, volumeId, sizeBytes, ...(attachedTo ? { attachedTo } : {}), ...lunAssignmentsOf(volume) });
     });
-    await saga.step("record", () => database.volumeResized({ volumeId, sizeBytes }));
-    await saga.succeed();
+    await saga.commit("record", () => database.volumeResized({ volumeId, sizeBytes }));
   } catch (err) {
     await saga.fail(err, async () => undefined);
   }

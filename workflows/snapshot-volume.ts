@@ -5,8 +5,12 @@
  *   2. <action>   create   the snapshot on the pool                       undo: delete it
  *                 delete   remove it from the pool
  *                 revert   the volume's data becomes the snapshot's again (what was written since is lost)
- *   3. record     the snapshot row (create), its removal (delete); revert changes no row
+ *   ── commit ──  the pool holds the result
+ *   3. record     the snapshot row (create), its removal (delete); revert changes no row —
+ *                 retried until it succeeds
  * Delete and revert have no undo: neither can be taken back, so they recover forward (idempotent).
+ * A create whose undo failed records the snapshot anyway: what is on the pool is visible, and
+ * DELETE of the snapshot removes it.
  */
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
@@ -33,7 +37,7 @@ const STEPS = 3;
 
 export async function snapshotVolume(input: SnapshotVolumeInput): Promise<void> {
   const { volumeId, name } = input;
-  const saga = new OperationSaga(input.operationId, STEPS);
+  const saga = new OperationSaga(input.operationId, STEPS, input.timeouts);
   try {
     const { volume, hostId } = await saga.step("validate", async () => {
       const loaded = expectVolume(await database.loadVolume(volumeId), { states: ["READY"], detached: true, noClones: input.action === "revert" });
@@ -44,18 +48,20 @@ export async function snapshotVolume(input: SnapshotVolumeInput): Promise<void> 
     switch (input.action) {
       case "create":
         await saga.step("create", () => host.createSnapshot(snapshot), () => hostActivities(hostId, input.timeouts, UNDO).deleteSnapshot(snapshot));
-        await saga.step("record", () => database.snapshotRecorded({ volumeId, name, snapshotId: input.snapshotId }));
+        await saga.commit("record", () => database.snapshotRecorded({ volumeId, name, snapshotId: input.snapshotId }));
         break;
       case "delete":
         await saga.step("delete", () => host.deleteSnapshot(snapshot));
-        await saga.step("record", () => database.snapshotRemoved({ volumeId, name }));
+        await saga.commit("record", () => database.snapshotRemoved({ volumeId, name }));
         break;
       case "revert":
         await saga.step("revert", () => host.revertSnapshot(snapshot));
+        await saga.commit();
         break;
     }
-    await saga.succeed();
   } catch (err) {
-    await saga.fail(err, async () => undefined);
+    await saga.fail(err, async (_failure, undoFailures) => {
+      if (input.action === "create" && undoFailures.length > 0) await database.snapshotRecorded({ volumeId, name, snapshotId: input.snapshotId });
+    });
   }
 }

@@ -13,8 +13,7 @@ export async function updateFloatingIp(input: FloatingIpInput): Promise<void> {
   const saga = new OperationSaga(input.operationId, 3);
   try {
     const move = await moveFloatingIp(saga, input);
-    await saga.step("record", () => database.floatingIpMoved({ floatingIpId: input.floatingIpId, toPortId: input.toPortId, routerId: move.to?.routerId ?? null }));
-    await saga.succeed();
+    await saga.commit("record", () => database.floatingIpMoved({ floatingIpId: input.floatingIpId, toPortId: input.toPortId, routerId: move.to?.routerId ?? null }));
   } catch (err) {
     await saga.fail(err, () => database.floatingIpStateChanged({ floatingIpId: input.floatingIpId, state: "ACTIVE" }));
   }

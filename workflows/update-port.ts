@@ -23,8 +23,7 @@ export async function updatePort(input: UpdatePortInput): Promise<void> {
       () => northbound.nbSetPortSecurityGroups({ portId, from, to }),
       () => northboundUndo.nbSetPortSecurityGroups({ portId, from: to, to: from }),
     );
-    await saga.step("record", () => database.portSecurityGroupsSet({ portId, securityGroupIds: to }));
-    await saga.succeed();
+    await saga.commit("record", () => database.portSecurityGroupsSet({ portId, securityGroupIds: to }));
   } catch (err) {
     await saga.fail(err, async () => undefined);
   }

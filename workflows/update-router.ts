@@ -18,8 +18,7 @@ export async function updateRouter(input: RouterInput): Promise<void> {
   try {
     const { before, after } = await saga.step("validate", async () => expectNetState("router", routerId, await database.loadRouterChange(routerId), ["ACTIVE"]));
     await saga.step("write-router", () => northbound.nbSyncRouters({ routers: [after], removed: [] }), () => northboundUndo.nbSyncRouters({ routers: [before], removed: [] }));
-    await saga.step("record", () => database.routerCommitted(routerId));
-    await saga.succeed();
+    await saga.commit("record", () => database.routerCommitted(routerId));
   } catch (err) {
     await saga.fail(err, (failure) => database.routerRolledBack({ routerId, errorCode: failure.code, errorMessage: failure.message }));
   }

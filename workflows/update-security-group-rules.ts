@@ -22,8 +22,7 @@ export async function updateSecurityGroupRules(input: SecurityGroupInput): Promi
       expectNetState("security group", groupId, await database.loadSecurityGroupChange(groupId), ["ACTIVE"]),
     );
     await saga.step("write-acls", () => northbound.nbSyncSecurityGroup(after), () => northboundUndo.nbSyncSecurityGroup(before));
-    await saga.step("record", () => database.ruleChangesCommitted(groupId));
-    await saga.succeed();
+    await saga.commit("record", () => database.ruleChangesCommitted(groupId));
   } catch (err) {
     await saga.fail(err, () => database.ruleChangesRolledBack(groupId));
   }

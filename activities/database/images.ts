@@ -1,4 +1,5 @@
-import type { ImageKind, ImageStatus, PrismaClient } from "@prisma/client";
+import { Prisma, type ImageKind, type ImageStatus, type PrismaClient } from "@prisma/client";
+import type { FailedCleanupStep, Leftover, PendingCleanup } from "../../common/cleanup";
 import { permanentFailure } from "../../common/errors";
 import { parseSecretsKey } from "../../common/sealed-secrets";
 import { openUrlSecrets, sealUrlSecrets, type SealedUrl } from "../../common/sealed-url";
@@ -144,12 +145,16 @@ export function createImageRecordActivities(prisma: PrismaClient, policy: PoolFr
       });
     },
 
-    /** A download that did not finish: its files are gone (the undos ran); the row stays FAILED with the reason. */
-    async imageFailed(input: { imageId: string; errorCode: string; errorMessage: string }): Promise<void> {
+    /**
+     * A download that did not finish: its files are gone (the undos ran); the row stays FAILED with
+     * the reason. If removing them failed (`cleanup`), ERROR: the host and path stay for DELETE.
+     */
+    async imageFailed(input: { imageId: string; errorCode: string; errorMessage: string; cleanup?: PendingCleanup | null }): Promise<void> {
+      const trail = input.cleanup ? { status: "ERROR" as const, cleanup: input.cleanup as unknown as Prisma.InputJsonValue } : { status: "FAILED" as const, path: null };
       await prisma.imageSourceSecret.deleteMany({ where: { imageId: input.imageId } });
       await prisma.image.updateMany({
         where: { id: input.imageId, status: { not: "DELETING" } },
-        data: { status: "FAILED", path: null, uploadTokenHash: null, errorCode: input.errorCode, errorMessage: input.errorMessage },
+        data: { ...trail, uploadTokenHash: null, errorCode: input.errorCode, errorMessage: input.errorMessage },
       });
     },
 
@@ -170,11 +175,15 @@ export function createImageRecordActivities(prisma: PrismaClient, policy: PoolFr
       });
     },
 
-    /** A delete that did not finish: FAILED with the reason; a repeated DELETE finishes the job. */
-    async imageDeleteFailed(input: { imageId: string; errorCode: string; errorMessage: string }): Promise<void> {
-      await prisma.image.updateMany({
-        where: { id: input.imageId, status: "DELETING" },
-        data: { status: "FAILED", errorCode: input.errorCode, errorMessage: `delete did not finish: ${input.errorMessage}` },
+    /** A delete that did not finish: ERROR with what is left (its files on its host); a repeated DELETE finishes the job. */
+    async imageDeleteFailed(input: { imageId: string; failed: FailedCleanupStep }): Promise<void> {
+      const image = await prisma.image.findUnique({ where: { id: input.imageId } });
+      if (!image || image.status !== "DELETING") return;
+      const remains: Leftover[] = image.hostId ? [{ kind: "image-files", hostId: image.hostId, poolId: image.poolId, imageId: image.id }] : [];
+      const cleanup: PendingCleanup = { operationId: input.failed.operationId, failed: [input.failed], remains };
+      await prisma.image.update({
+        where: { id: image.id },
+        data: { status: "ERROR", errorCode: input.failed.code, errorMessage: `delete did not finish: ${input.failed.message}`, cleanup: cleanup as unknown as Prisma.InputJsonValue },
       });
     },
 

@@ -1,4 +1,5 @@
-import type { PrismaClient, VmState } from "@prisma/client";
+import { Prisma, type PrismaClient, type VmState } from "@prisma/client";
+import type { FailedCleanupStep, Leftover, PendingCleanup } from "../../common/cleanup";
 import { permanentFailure } from "../../common/errors";
 
 export interface VmSpec {
@@ -59,19 +60,62 @@ export function createVmRecordActivities(prisma: PrismaClient) {
     },
 
     /**
-     * A create that did not finish: compensation already removed the disk and domain, so the
-     * volume rows go too; the VM row stays FAILED with the reason until the user deletes it.
+     * A create that did not finish. With every undo done, nothing of it is left: the unmade volume
+     * rows go and the VM row stays FAILED with the reason, on no host, until the user deletes it.
+     * With `cleanup` (an undo failed), what is left keeps its references: the VM goes to ERROR on
+     * its host, a volume whose removal failed stays as a row in ERROR (a data disk detached, so its
+     * own DELETE can finish it; a LUN stays assigned, never handed out before its wipe), and only
+     * the volumes that were removed lose their rows.
      */
-    async vmCreateFailed(input: { vmId: string; errorCode: string; errorMessage: string }): Promise<void> {
-      await prisma.$transaction([
-        prisma.volume.deleteMany({ where: { vmId: input.vmId, state: "CREATING" } }),
-        // Its NICs' switch ports were deleted by the undo: their addresses are free again.
-        prisma.port.deleteMany({ where: { vmId: input.vmId, owner: "VM" } }),
-        prisma.vm.updateMany({
-          where: { id: input.vmId },
-          data: { state: "FAILED", hostId: null, errorCode: input.errorCode, errorMessage: input.errorMessage },
-        }),
-      ]);
+    async vmCreateFailed(input: { vmId: string; errorCode: string; errorMessage: string; cleanup?: PendingCleanup | null }): Promise<void> {
+      const { vmId, cleanup } = input;
+      const error = { errorCode: input.errorCode, errorMessage: input.errorMessage };
+      if (!cleanup) {
+        await prisma.$transaction([
+          prisma.volume.deleteMany({ where: { vmId, state: "CREATING" } }),
+          // Its NICs' switch ports were deleted by the undo: their addresses are free again.
+          prisma.port.deleteMany({ where: { vmId, owner: "VM" } }),
+          prisma.vm.updateMany({ where: { id: vmId }, data: { state: "FAILED", hostId: null, cleanup: Prisma.DbNull, ...error } }),
+        ]);
+        return;
+      }
+      await prisma.$transaction(async (tx) => {
+        const vm = await tx.vm.findUnique({ where: { id: vmId } });
+        if (!vm) return;
+        const leftVolumes = cleanup.remains.flatMap((r) => (r.kind === "volume" ? [r.volumeId] : []));
+        for (const volumeId of leftVolumes) {
+          const own = { ...cleanup, failed: cleanup.failed.filter((f) => f.leftover?.kind === "volume" && f.leftover.volumeId === volumeId) };
+          own.remains = own.failed.flatMap((f) => (f.leftover ? [f.leftover] : []));
+          const detach = volumeId === vm.bootVolumeId ? {} : { vmId: null, targetDev: null };
+          await tx.volume.updateMany({ where: { id: volumeId, state: "CREATING" }, data: { state: "ERROR", cleanup: own as unknown as Prisma.InputJsonValue, ...detach } });
+        }
+        await tx.volume.deleteMany({ where: { vmId, state: "CREATING", id: { notIn: leftVolumes } } });
+        await tx.vm.update({ where: { id: vmId }, data: { state: "ERROR", cleanup: cleanup as unknown as Prisma.InputJsonValue, ...error } });
+      });
+    },
+
+    /**
+     * A delete that did not finish (the VM is DELETING). A VM on a host goes to ERROR with what may be left there (its
+     * domain, seed ISO and boot disk), every reference kept: a repeated DELETE finishes the job.
+     * A VM on no host has nothing left anywhere: FAILED with the reason.
+     */
+    async vmDeleteFailed(input: { vmId: string; failed: FailedCleanupStep }): Promise<void> {
+      const vm = await prisma.vm.findUnique({ where: { id: input.vmId }, include: { cloudInit: { select: { vmId: true } } } });
+      // A delete refused before it began changed nothing.
+      if (!vm || vm.state !== "DELETING") return;
+      const error = { errorCode: input.failed.code, errorMessage: `delete did not finish: ${input.failed.message}` };
+      if (!vm.hostId || !vm.poolId) {
+        await prisma.vm.update({ where: { id: vm.id }, data: { state: "FAILED", ...error } });
+        return;
+      }
+      const on = { hostId: vm.hostId, poolId: vm.poolId };
+      const remains: Leftover[] = [
+        { kind: "domain", hostId: on.hostId, vmId: vm.id },
+        ...(vm.cloudInit ? [{ kind: "seed-iso" as const, ...on, vmId: vm.id }] : []),
+        { kind: "volume", ...on, volumeId: vm.bootVolumeId },
+      ];
+      const cleanup: PendingCleanup = { operationId: input.failed.operationId, failed: [input.failed], remains };
+      await prisma.vm.update({ where: { id: vm.id }, data: { state: "ERROR", ...error, cleanup: cleanup as unknown as Prisma.InputJsonValue } });
     },
 
     async vmStateChanged(input: { vmId: string; state: VmState; errorCode?: string; errorMessage?: string }): Promise<void> {

@@ -1,4 +1,5 @@
 import { Prisma, type PoolKind, type PrismaClient, type VolumeState } from "@prisma/client";
+import type { FailedCleanupStep, Leftover, PendingCleanup } from "../../common/cleanup";
 import { permanentFailure, transientFailure } from "../../common/errors";
 
 export interface VolumeSpec {
@@ -60,9 +61,30 @@ export function createVolumeRecordActivities(prisma: PrismaClient) {
       await prisma.volume.update({ where: { id: input.volumeId }, data: { state: "READY", sizeBytes: BigInt(input.sizeBytes), format: input.format } });
     },
 
-    /** A create or clone that did not finish: compensation removed the storage, so the row goes too. */
-    async volumeCreateFailed(volumeId: string): Promise<void> {
-      await prisma.volume.deleteMany({ where: { id: volumeId, state: "CREATING" } });
+    /**
+     * A create or clone that did not finish. Compensation removed the storage, so the row goes too;
+     * unless the removal failed (`cleanup`): then the row stays in ERROR with its host and LUN (a LUN
+     * whose wipe did not finish is never handed out again) until a repeated DELETE finishes it.
+     */
+    async volumeCreateFailed(input: { volumeId: string; cleanup?: PendingCleanup | null }): Promise<void> {
+      if (!input.cleanup) {
+        await prisma.volume.deleteMany({ where: { id: input.volumeId, state: "CREATING" } });
+        return;
+      }
+      await prisma.volume.updateMany({
+        where: { id: input.volumeId, state: "CREATING" },
+        data: { state: "ERROR", cleanup: input.cleanup as unknown as Prisma.InputJsonValue },
+      });
+    },
+
+    /** A delete that did not finish: ERROR with what is left, every reference kept (LUN too); a repeated DELETE finishes. */
+    async volumeDeleteFailed(input: { volumeId: string; failed: FailedCleanupStep }): Promise<void> {
+      const volume = await prisma.volume.findUnique({ where: { id: input.volumeId } });
+      // A delete refused before it began (in use, not found) changed nothing.
+      if (!volume || volume.state !== "DELETING") return;
+      const left: Leftover = { kind: "volume", hostId: volume.hostId, poolId: volume.poolId, volumeId: volume.id, ...(volume.lun !== null ? { lun: volume.lun } : {}) };
+      const cleanup: PendingCleanup = { operationId: input.failed.operationId, failed: [input.failed], remains: [left] };
+      await prisma.volume.update({ where: { id: volume.id }, data: { state: "ERROR", cleanup: cleanup as unknown as Prisma.InputJsonValue } });
     },
 
     async volumeStateChanged(input: { volumeId: string; state: VolumeState }): Promise<void> {

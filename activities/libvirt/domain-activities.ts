@@ -1,4 +1,5 @@
 import { Context } from "@temporalio/activity";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { permanentFailure, transientFailure } from "../../common/errors";
 import type { ImageStore } from "../images/pool-images";
@@ -81,13 +82,18 @@ export function createDomainActivities(hypervisor: Hypervisor, pools: PoolRegist
       }
     },
 
-    /** Undo of defineDomain, and the delete's last host step: stops the domain first if needed. */
+    /**
+     * Undo of defineDomain, and the delete's last host step: stops the domain first if needed. The
+     * console log the domain wrote goes with it (as Nova removes an instance's console.log).
+     */
     async undefineDomain(vmId: string): Promise<void> {
       const name = domainName(vmId);
       const state = await hypervisor.domainState(name);
-      if (state === null) return;
-      if (state !== "shutoff") await ignoreNotFound(() => hypervisor.destroyDomain(name));
-      await ignoreNotFound(() => hypervisor.undefineDomain(name));
+      if (state !== null) {
+        if (state !== "shutoff") await ignoreNotFound(() => hypervisor.destroyDomain(name));
+        await ignoreNotFound(() => hypervisor.undefineDomain(name));
+      }
+      await rm(path.join(config.consoleLogDir, `${vmId}.log`), { force: true });
     },
 
     async startDomain(vmId: string): Promise<void> {

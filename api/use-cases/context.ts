@@ -18,5 +18,5 @@ export interface ApiContext {
 
 /** The host-call timeouts every operation's workflow is started with. */
 export function hostTimeouts(ctx: ApiContext) {
-  return { hostScheduleToStartMs: ctx.config.hostScheduleToStartMs };
+  return { hostScheduleToStartMs: ctx.config.hostScheduleToStartMs, undoDeadlineMs: ctx.config.undoDeadlineMs };
 }

@@ -4,9 +4,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import http from "node:http";
 import path from "node:path";
 import { runCommand } from "../../common/exec";
-import { diskPath, expectNoFailedUndo, qemuImgInfo } from "../support/assertions";
-import { expectEachStepFailsCleanly } from "../support/each-step-fails";
-import { failingAt, INJECTED_FAILURE_CODE, runningTwice, type StepActivity } from "../support/step-failures";
+import { diskPath, expectNoFailedUndo, expectPendingCleanup, filesNaming, qemuImgInfo } from "../support/assertions";
+import { INJECTED_FAILURE_CODE } from "../support/faults";
+import { runningTwice } from "../support/step-failures";
+import { sweepEveryStep, type SweepScenario } from "../support/sweep";
 import { startTestSystem, type TestHost, type TestSystem } from "../support/system";
 import { ImageServer } from "./image-server";
 import { pollImage } from "./poll-image";
@@ -303,44 +304,88 @@ describe("image library through the API on real Temporal, PostgreSQL, HTTP and K
     expect(again.status).toBe(409);
   });
 
-  describe("failure injection", () => {
-    /** downloadImage's runbook for a URL without a checksum file: each step and the activity that performs it. */
-    const DOWNLOAD_IMAGE_STEPS: StepActivity[] = [
-      { step: "validate", activity: "loadImage", side: "database" },
-      { step: "place", activity: "placeImage", side: "database" },
-      { step: "place", activity: "imageDownloadSource", side: "database" },
-      { step: "download", activity: "downloadImageToPool", side: "host" },
-      { step: "record", activity: "imageReady", side: "database" },
-    ];
-
+  describe("failure sweep", () => {
+    /** A failed download left no file of the image (the images directory must exist: no typo passes). */
     async function expectFailedImageLeftNothing(imageId: string): Promise<void> {
-      expect(await system.prisma.image.findUniqueOrThrow({ where: { id: imageId } })).toMatchObject({ status: "FAILED", errorCode: INJECTED_FAILURE_CODE, path: null });
-      expect(filesOf(imageId)).toEqual([]);
+      const row = await system.prisma.image.findUnique({ where: { id: imageId } });
+      if (row) expect(row).toMatchObject({ status: "FAILED", errorCode: INJECTED_FAILURE_CODE, path: null, cleanup: null });
+      expect(await filesNaming(imagesDir(), [imageId])).toEqual([]);
     }
 
-    test("each step of downloadImage fails in turn and leaves a clean slate", async () => {
-      server.route("/inject.iso", { body: fixtures.iso });
-      let imageId = "";
-      await expectEachStepFailsCleanly(
-        system,
-        {
-          steps: DOWNLOAD_IMAGE_STEPS,
-          async start() {
-            const started = await postImage({ source: "url", url: server.url("/inject.iso"), name: "inject", kind: "iso" });
-            imageId = started.imageId;
-            return started.operationId;
-          },
-          expectCleanSlate: () => expectFailedImageLeftNothing(imageId),
-        },
-        host,
-      );
-    });
+    async function deleteImage(imageId: string): Promise<void> {
+      const res = await system.request("DELETE", `/v1/images/${imageId}`);
+      expect(res.status).toBe(202);
+      expect(await system.waitForOperation(res.body.operationId)).toMatchObject({ state: "COMPLETED" });
+      expect(await filesNaming(imagesDir(), [imageId])).toEqual([]);
+    }
 
-    test("every step and every undo of downloadImage is idempotent: all activities run twice, then the download fails at its last step", async () => {
+    const downloadScenario = (body: () => Record<string, unknown>): SweepScenario => {
+      return {
+        workflowType: "downloadImage",
+        start: async () => (await postImage(body())).operationId,
+        async afterSuccess(op) {
+          const image = (await system.request("GET", `/v1/images/${op.target.id}`)).body;
+          expect(image).toMatchObject({ status: "READY", sizeBytes: fixtures.iso.length, checksum: { value: sha256(fixtures.iso) } });
+          expect(readFileSync(path.join(host.poolDir, image.path)).equals(fixtures.iso)).toBe(true);
+          await deleteImage(op.target.id);
+        },
+        expectCleanSlate: (op) => expectFailedImageLeftNothing(op.target.id),
+        async finishCleanup(op, undoStep) {
+          const image = (await system.request("GET", `/v1/images/${op.target.id}`)).body;
+          expectPendingCleanup(image, undoStep);
+          expect(image.cleanup.remains).toEqual([{ kind: "image-files", hostId: host.id, poolId: host.poolId, imageId: op.target.id }]);
+          expect(image.hostId).toBe(host.id);
+          await deleteImage(op.target.id);
+        },
+      };
+    };
+
+    test("downloadImage from a URL with a checksum given: every step fails before/after its work and once; the undo fails", async () => {
+      server.route("/inject.iso", { body: fixtures.iso });
+      let runs = 0;
+      const report = await sweepEveryStep(
+        system,
+        downloadScenario(() => ({ source: "url", url: server.url("/inject.iso"), name: `inject-${++runs}`, kind: "iso", checksum: { algorithm: "sha256", value: sha256(fixtures.iso) } })),
+      );
+      expect(report.steps.map((s) => s.step)).toEqual(["validate", "place", "download", "record"]);
+      expect(report.undos).toEqual(["download"]);
+    }, 300_000);
+
+    test("downloadImage of a catalog image, its checksum resolved from the publisher's sums file", async () => {
+      // The operator's catalog entry (set up by the catalog test above) names the sums file.
+      server.route("/catalog/test.iso", { body: fixtures.iso });
+      server.route("/catalog/SHA256SUMS", { body: Buffer.from(`${sha256(fixtures.iso)} *test.iso\n`) });
+      const report = await sweepEveryStep(system, downloadScenario(() => ({ source: "catalog", catalogId: "local-test-iso" })));
+      expect(report.steps.map((s) => s.step)).toContain("resolve-checksum");
+    }, 300_000);
+
+    test("deleteImage recovers forward: a failed delete leaves the image in ERROR with its files referenced; DELETE again finishes", async () => {
+      server.route("/to-delete.iso", { body: fixtures.iso, ranges: true });
+      let next = "";
+      await sweepEveryStep(system, {
+        workflowType: "deleteImage",
+        async prepare() {
+          next = await downloadIso(`/to-delete-${randomBytes(4).toString("hex")}.iso`, fixtures.iso);
+        },
+        start: async () => (await system.request("DELETE", `/v1/images/${next}`)).body.operationId,
+        async afterSuccess(op) {
+          expect((await system.request("GET", `/v1/images/${op.target.id}`)).status).toBe(404);
+          expect(await filesNaming(imagesDir(), [op.target.id])).toEqual([]);
+        },
+        async expectCleanSlate(op) {
+          const image = (await system.request("GET", `/v1/images/${op.target.id}`)).body;
+          if (image.status !== "READY") expectPendingCleanup(image, op.steps.find((s: { state: string }) => s.state === "FAILED").name);
+          await deleteImage(op.target.id);
+        },
+      });
+    }, 300_000);
+
+    test("every step and every undo of downloadImage is idempotent: all activities run twice, then the download fails after its last step", async () => {
       server.route("/twice.iso", { body: fixtures.iso });
       const body = { source: "url", url: server.url("/twice.iso"), kind: "iso", checksum: { algorithm: "sha256", value: sha256(fixtures.iso) } };
       await system.startHostWorker(host, runningTwice(host.runtime.activities));
-      await system.restartControlPlane(failingAt(runningTwice(system.databaseActivities), "imageReady"));
+      await system.restartControlPlane(runningTwice(system.databaseActivities));
+      system.faults.arm({ workflowType: "downloadImage", step: "download", variant: "after" });
       try {
         const failed = await postImage({ ...body, name: "twice-fail" });
         const op = await system.waitForOperation(failed.operationId);
@@ -348,8 +393,8 @@ describe("image library through the API on real Temporal, PostgreSQL, HTTP and K
         expect(op.steps.filter((s: { kind: string }) => s.kind === "UNDO").map((s: { name: string }) => s.name)).toEqual(["download"]);
         expectNoFailedUndo(op);
         await expectFailedImageLeftNothing(failed.imageId);
+        system.faults.clear();
 
-        await system.restartControlPlane(runningTwice(system.databaseActivities));
         const ok = await postImage({ ...body, name: "twice-ok" });
         expect(await system.waitForOperation(ok.operationId)).toMatchObject({ state: "COMPLETED" });
         const image = (await system.request("GET", `/v1/images/${ok.imageId}`)).body;
@@ -357,6 +402,7 @@ describe("image library through the API on real Temporal, PostgreSQL, HTTP and K
         expect(readFileSync(path.join(host.poolDir, image.path)).equals(fixtures.iso)).toBe(true);
         expect(filesOf(ok.imageId)).toEqual([path.basename(image.path)]);
       } finally {
+        system.faults.clear();
         await system.restartControlPlane();
         await system.startHostWorker(host);
       }

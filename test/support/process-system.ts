@@ -9,6 +9,7 @@ import { localPoolId } from "../../common/config";
 import { createPrismaClient } from "../../common/database";
 import { monitorHostWorkflowId } from "../../common/operations";
 import { hostTaskQueue } from "../../common/task-queues";
+import { WORKFLOW_INTERCEPTOR_MODULES } from "../../workers/control-plane";
 import { taskQueuePollers } from "../../common/task-queue-pollers";
 import { apiClient, domainState, removeDomains, TEST_TOKEN, TEST_USER, type ApiClient } from "./api-client";
 import { RealProcess } from "./processes";
@@ -27,6 +28,7 @@ export interface ProcessHost {
   id: string;
   poolId: string;
   poolDir: string;
+  consoleLogDir: string;
   worker: RealProcess;
 }
 
@@ -59,7 +61,7 @@ let bundleFile: Promise<string> | undefined;
 /** The workflows bundled once per test file, as a file the control-plane worker loads (QX_WORKFLOW_BUNDLE). */
 function workflowBundleFile(): Promise<string> {
   bundleFile ??= (async () => {
-    const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve("../../workflows"), logger: silent });
+    const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve("../../workflows"), workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, logger: silent });
     const file = path.join(testPaths.dataDir, `workflow-bundle-${process.pid}.js`);
     await mkdir(testPaths.dataDir, { recursive: true });
     await writeFile(file, code);
@@ -122,6 +124,7 @@ export async function startProcessSystem(options: ProcessSystemOptions = {}): Pr
     const id = `p${suffix}-${String.fromCharCode(97 + i)}`;
     const hostDir = path.join(workDir, id);
     const poolDir = path.join(hostDir, "pool");
+    const consoleLogDir = path.join(hostDir, "console");
     const worker = new RealProcess({
       name: `host worker ${id}`,
       entry: "workers/host.ts",
@@ -131,14 +134,14 @@ export async function startProcessSystem(options: ProcessSystemOptions = {}): Pr
         QX_LIBVIRT_URI: "qemu:///system",
         QX_DOMAIN_TYPE: "kvm",
         QX_LOCAL_POOL_DIR: poolDir,
-        QX_CONSOLE_LOG_DIR: path.join(hostDir, "console"),
+        QX_CONSOLE_LOG_DIR: consoleLogDir,
         QX_HOST_STATE_DIR: path.join(hostDir, "state"),
         QX_POOL_REPORT_INTERVAL_MS: "2000",
       },
       logFile: path.join(workDir, `host-${id}.log`),
       isReady: (p) => polledBy(temporal, hostTaskQueue(id), "activity", p.pid),
     });
-    hosts.push({ id, poolId: localPoolId(id), poolDir, worker });
+    hosts.push({ id, poolId: localPoolId(id), poolDir, consoleLogDir, worker });
   }
 
   const apiPort = await freePort();

@@ -1,15 +1,20 @@
 import { Context } from "@temporalio/activity";
 import { ApplicationFailure } from "@temporalio/common";
+import { INJECTED_FAILURE_CODE } from "./faults";
 
 /**
- * Omicron-style saga test helpers, shared by every workflow's failure tests. Workers are built
- * over activity objects, so a test replaces one activity by wrapping the object and restarting the
- * real worker over the copy (no test-only branch in product code):
- *   failingAt(activities, "createDisk")  — that activity fails, non-retryably
- *   runningTwice(activities)             — every activity runs twice (idempotency of steps and undos)
- *   delayedWithHeartbeats(...)           — an activity that takes a while, heartbeating (for cancels)
- * each-step-fails.ts runs failingAt over each step of a workflow in turn with the test system.
+ * Activity wrappers for the tests that need more than a fault by step (faults.ts, sweep.ts):
+ *   runningTwice(activities)         — every activity runs twice (idempotency of steps and undos)
+ *   delayedWithHeartbeats(...)       — an activity that takes a while, heartbeating (for cancels)
+ *   failingAt(activities, name)      — one activity fails, non-retryably: the older, hand-listed
+ *                                      style (each-step-fails.ts) the network suites still use;
+ *                                      new tests aim at steps with sweep.ts instead
+ * Workers are built over activity objects, so a test restarts the real worker over the copy.
  */
+type ActivityFn = (...args: any[]) => Promise<unknown>;
+type Activities = Record<string, ActivityFn>;
+
+export { INJECTED_FAILURE_CODE };
 
 /** Maps a workflow step (as recorded on the Operation) to the activity that performs it. */
 export interface StepActivity<Side extends string = "database" | "host" | "network"> {
@@ -17,11 +22,6 @@ export interface StepActivity<Side extends string = "database" | "host" | "netwo
   activity: string;
   side: Side;
 }
-
-export const INJECTED_FAILURE_CODE = "HYPERVISOR_ERROR";
-
-type ActivityFn = (...args: any[]) => Promise<unknown>;
-type Activities = Record<string, ActivityFn>;
 
 export function failingAt<T extends object>(activities: T, name: string): T {
   if (!(name in activities)) throw new Error(`no activity ${name}`);

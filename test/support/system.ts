@@ -14,7 +14,8 @@ import { createPrismaClient } from "../../common/database";
 import { startGuestAgentReporter, type GuestAgentReporter } from "../../workers/guest-agent-reporter";
 import { announceHost, createHostDownloadWorker, createHostRuntime, createHostWorker, reportPoolHealth, startPoolReporter, type HostRuntime, type PoolReporter } from "../../workers/host";
 import { monitorHostWorkflowId, recordGuestAgentsWorkflowId } from "../../common/operations";
-import { createControlPlaneWorker } from "../../workers/control-plane";
+import { createControlPlaneWorker, WORKFLOW_INTERCEPTOR_MODULES } from "../../workers/control-plane";
+import { FaultPlan } from "./faults";
 import { apiClient, domainState, removeDomains, TEST_TOKEN, TEST_USER, type ApiClient } from "./api-client";
 import { createTestDatabase } from "./test-database";
 import { TEST_PORTS, TEST_TEMPORAL_ADDRESS, testPaths } from "./test-env";
@@ -33,7 +34,11 @@ let sharedBundle: Promise<WorkflowBundle> | undefined;
 
 /** The workflows, bundled once per test file (bundling takes seconds; workers reuse it). */
 function workflowBundle(): Promise<WorkflowBundle> {
-  sharedBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve("../../workflows"), logger: quietLogger });
+  sharedBundle ??= bundleWorkflowCode({
+    workflowsPath: require.resolve("../../workflows"),
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    logger: quietLogger,
+  });
   return sharedBundle;
 }
 
@@ -61,6 +66,8 @@ export interface TestHost {
   runtime: HostRuntime;
   poolId: string;
   poolDir: string;
+  /** Where its guests' console logs go (clean-slate checks read it). */
+  consoleLogDir: string;
   worker?: RunningWorker;
   /** The host's second worker, on its image download queue. */
   downloadWorker?: RunningWorker;
@@ -79,6 +86,8 @@ export interface TestSystem extends ApiClient {
   databaseActivities: DatabaseActivities;
   /** The real OVN Northbound activities of the control plane; wrap them to inject failures. */
   networkActivities: NetworkActivities;
+  /** Faults by saga step, on every worker of this system (faults.ts). */
+  faults: FaultPlan;
   /** Restarts the control-plane worker, optionally with replaced database activities. */
   restartControlPlane(activities?: DatabaseActivities, networkActivities?: NetworkActivities): Promise<void>;
   stopHostWorker(host: TestHost): Promise<void>;
@@ -96,6 +105,8 @@ export interface TestSystem extends ApiClient {
 export interface TestSystemOptions {
   hostCount?: number;
   hostScheduleToStartMs?: number;
+  /** QX_UNDO_DEADLINE_MS: tests default to 20 s (a host away longer leaves its undo failed). */
+  undoDeadlineMs?: number;
   /** How often each host reports its pools (QX_POOL_REPORT_INTERVAL_MS); tests default to 2 s. */
   poolReportIntervalMs?: number;
   /** When a pool report goes stale (QX_POOL_STALE_AFTER_MS); tests default to 60 s. */
@@ -138,6 +149,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     temporalUiUrl: `http://127.0.0.1:${TEST_PORTS.temporalUi}`,
     controlPlaneQueue: `control-plane-${suffix}`,
     hostScheduleToStartMs: options.hostScheduleToStartMs ?? 30_000,
+    undoDeadlineMs: options.undoDeadlineMs ?? 20_000,
     cpuAllocationRatio: 4,
     memoryAllocationRatio: 1,
     poolStaleAfterMs: options.poolStaleAfterMs ?? 60_000,
@@ -157,6 +169,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const databaseActivities = createDatabaseActivities(prisma, config);
   const nbClient = createOvsdbClient(options.ovn?.stack.nbRemote ?? "tcp:127.0.0.1:6641");
   const networkActivities = createNetworkActivities(createNorthbound(nbClient));
+  const faults = new FaultPlan();
 
   let controlPlane: RunningWorker | undefined;
   const restartControlPlane = async (activities?: DatabaseActivities, replacedNetworkActivities?: NetworkActivities) => {
@@ -169,6 +182,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
         workflowBundle: bundle,
         activities: activities ?? databaseActivities,
         networkActivities: replacedNetworkActivities ?? networkActivities,
+        activityInterceptors: [faults.interceptor],
       }),
     );
   };
@@ -211,7 +225,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
           }
         : {}),
     });
-    hosts.push({ id, runtime, poolId: localPoolId(id), poolDir });
+    hosts.push({ id, runtime, poolId: localPoolId(id), poolDir, consoleLogDir: runtime.config.consoleLogDir });
   }
 
   const stopHostWorkers = async (host: TestHost) => {
@@ -221,7 +235,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   };
   const startHostWorker = async (host: TestHost, activities?: HostActivities) => {
     await stopHostWorkers(host);
-    const options = { connection: nativeConnection, runtime: host.runtime, activities };
+    const options = { connection: nativeConnection, runtime: host.runtime, activities, activityInterceptors: [faults.interceptor] };
     host.worker = await run(await createHostWorker(options));
     host.downloadWorker = await run(await createHostDownloadWorker(options));
   };
@@ -244,6 +258,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     hosts,
     databaseActivities,
     networkActivities,
+    faults,
     request,
     restartControlPlane,
     stopHostWorker: stopHostWorkers,

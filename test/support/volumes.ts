@@ -15,7 +15,8 @@ export async function completed(system: TestSystem, res: { status: number; body:
 
 /** Volume files (`<id>.qcow2`) and partial copies (hidden) in a pool directory. */
 export async function poolFiles(dir: string): Promise<string[]> {
-  const names = await readdir(dir).catch(() => [] as string[]);
+  // A missing directory is an error, never "empty": a check looking in the wrong place must fail.
+  const names = await readdir(dir);
   return names.filter((n) => n.endsWith(".qcow2") || n.endsWith(".part")).sort();
 }
 
