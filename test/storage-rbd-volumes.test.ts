@@ -212,9 +212,12 @@ describe("failure sweep of createVolume, cloneVolume and deleteVolume on the rbd
   };
 
   const target = () => ({ system, poolId: () => poolId, cleanSlate: (expected: string[]) => cleanSlate(expected)() });
+  // Ceph is the slowest backend: only the steps whose code is the RBD backend's are swept here
+  // (storage-volumes.test.ts sweeps every step of the same workflows on a directory pool).
+  const backendSteps = (...steps: string[]) => (step: string) => steps.includes(step);
 
   test("createVolume", async () => {
-    expect((await sweepEveryStep(system, createVolumeScenario(target()))).undos).toEqual(["create"]);
+    expect((await sweepEveryStep(system, { ...createVolumeScenario(target()), only: backendSteps("create") })).undos).toEqual(["create"]);
   }, 300_000);
 
   test("cloneVolume, linked and full", async () => {
@@ -222,14 +225,14 @@ describe("failure sweep of createVolume, cloneVolume and deleteVolume on the rbd
     await completed(system, res);
     const source = res.body.volumeId as string;
     for (const mode of ["linked", "full"] as const) {
-      expect((await sweepEveryStep(system, cloneVolumeScenario(target(), () => source, mode))).undos).toEqual(["clone"]);
+      expect((await sweepEveryStep(system, { ...cloneVolumeScenario(target(), () => source, mode), only: backendSteps("clone") })).undos).toEqual(["clone"]);
     }
     await completed(system, await system.request("DELETE", `/v1/volumes/${source}`));
     expect(await ourImages()).toEqual([]);
   }, 400_000);
 
   test("deleteVolume recovers forward", async () => {
-    await sweepEveryStep(system, deleteVolumeScenario(target()));
+    await sweepEveryStep(system, { ...deleteVolumeScenario(target()), only: backendSteps("delete") });
   }, 300_000);
 
   test("deleting the pool removes its libvirt secret", async () => {
