@@ -104,7 +104,6 @@ test("SNAT takes a tenant endpoint outside; a floating IP reaches it from outsid
     steps: [
       { step: "validate", activity: "loadFloatingIpMove", side: "database" },
       { step: "move-nat", activity: "nbMoveFloatingIp", side: "network" },
-      { step: "record", activity: "floatingIpMoved", side: "database" },
     ],
     async start() {
       return (await system.request("PATCH", `/v1/floating-ips/${fip.floatingIpId}`, { portId: a.portId })).body.operationId;
@@ -136,7 +135,6 @@ test("a failure at each step of createRouter leaves no Northbound row and no add
     steps: [
       { step: "validate", activity: "loadRouterChange", side: "database" },
       { step: "write-router", activity: "nbSyncRouters", side: "network" },
-      { step: "record", activity: "routerCommitted", side: "database" },
     ],
     async start() {
       return (await system.request("POST", "/v1/routers", { name: "doomed", externalNetworkId: external })).body.operationId;
