@@ -47,7 +47,7 @@ export async function runGuestScript(input: RunGuestScriptInput): Promise<void> 
     if (result.timedOut) {
       throw ApplicationFailure.create({ type: "GUEST_EXEC_TIMEOUT", nonRetryable: true, message: `killed at its time limit of ${input.command.timeLimitMs} ms` });
     }
-    await saga.succeed();
+    await saga.commit();
   } catch (err) {
     await saga.fail(err, async () => undefined);
   }

@@ -60,7 +60,7 @@ export async function upgradeAgent(input: UpgradeAgentInput): Promise<UpgradeAge
     const from = found.running.package!;
     const order = compareAgentVersions(version, from);
     if (order === 0) {
-      await saga.succeed();
+      await saga.commit();
       return { outcome: "unchanged", from, to: version };
     }
     if (order < 0 && !input.allowDowngrade) {
@@ -76,7 +76,7 @@ export async function upgradeAgent(input: UpgradeAgentInput): Promise<UpgradeAge
     );
     await saga.step("wait-agent", () => host.waitForAgentVersion({ vmId, version, timeoutMs: input.timeouts.agentStartMs }));
     await saga.step("commit", () => host.commitAgentUpgrade(ref));
-    await saga.succeed();
+    await saga.commit();
     return { outcome: "upgraded", from, to: version };
   } catch (err) {
     return saga.fail(err, async () => undefined);

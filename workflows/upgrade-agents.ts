@@ -40,7 +40,7 @@ export async function upgradeAgents(input: UpgradeAgentsInput): Promise<void> {
     if (failed > 0) {
       throw ApplicationFailure.create({ type: "AGENT_UPGRADES_FAILED", nonRetryable: true, message: `${failed} of ${targets.length} VMs failed (maxFailures ${input.maxFailures}); see each VM's result` });
     }
-    await saga.succeed();
+    await saga.commit();
   } catch (err) {
     await saga.fail(err, () => database.agentUpgradeStopped(input.runId));
   }
