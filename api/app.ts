@@ -1,8 +1,8 @@
-import express from "express";
+import express, { type RequestHandler } from "express";
 import type { ApiContext } from "./use-cases/context";
 import { bearerAuth } from "./auth";
 import { healthRoutes } from "./health";
-import { notFoundHandler, problemHandler } from "./problem";
+import { ApiError, notFoundHandler, problemHandler } from "./problem";
 import { vmRoutes } from "./routes/vms";
 import { operationRoutes } from "./routes/operations";
 import { hostRoutes } from "./routes/hosts";
@@ -21,6 +21,19 @@ import { agentUpgradeRoutes } from "./routes/agent-upgrades";
 // Requests are small JSON documents; anything bigger is refused before it is parsed.
 const MAX_BODY = "64kb";
 
+/**
+ * A request body must be JSON: one of another type (a form, as curl -d sends by default) or of no
+ * stated type is 415 before it is parsed. A request without a body (an action, a DELETE) needs no
+ * header; image uploads and guest file transfers (raw bodies) are routed before this.
+ */
+const requireJsonBodies: RequestHandler = (req, _res, next) => {
+  const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+  if (hasBody && !req.is("application/json")) {
+    return next(new ApiError("UNSUPPORTED_MEDIA_TYPE", `request bodies must be sent as application/json, not ${req.headers["content-type"] ?? "without a Content-Type"}`));
+  }
+  next();
+};
+
 export function createApp(ctx: ApiContext, tokens: Map<string, string>): express.Express {
   const app = express();
   app.disable("x-powered-by");
@@ -36,6 +49,7 @@ export function createApp(ctx: ApiContext, tokens: Map<string, string>): express
   // Uploads stream their body to disk: before the JSON parser, which would read it.
   v1.use(imageContentRoute(ctx));
   v1.use(guestFileRoutes(ctx));
+  v1.use(requireJsonBodies);
   v1.use(express.json({ limit: MAX_BODY, strict: true, type: () => true }));
   v1.use(refuseUnsafeText);
   v1.use("/vms", vmRoutes(ctx));

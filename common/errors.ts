@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   "IDEMPOTENCY_KEY_REUSED",
   "UNAUTHORIZED",
   "PAYLOAD_TOO_LARGE",
+  /** A request body that is not application/json. */
+  "UNSUPPORTED_MEDIA_TYPE",
   // placement and capacity
   "NO_HOST_AVAILABLE",
   "INSUFFICIENT_CAPACITY",

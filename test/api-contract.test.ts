@@ -98,6 +98,32 @@ describe("REST API contract", () => {
     expect(res.status).toBe(200);
   });
 
+  test("GET /readyz checks PostgreSQL, Temporal, a polling control-plane worker and an online host", async () => {
+    const res = await fetch(`${system.api.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      status: "ready",
+      checks: { database: { ok: true }, temporal: { ok: true }, controlPlaneWorkers: { ok: true }, hosts: { ok: true } },
+    });
+  });
+
+  test("a body that is not application/json is 415 problem+json and starts nothing; a bodyless action needs no header", async () => {
+    const before = await system.prisma.operation.count();
+    for (const contentType of ["application/x-www-form-urlencoded", "text/plain", undefined]) {
+      const res = await fetch(`${system.api.url}/v1/vms`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(contentType ? { "content-type": contentType } : {}) },
+        body: JSON.stringify({ name: "typed", vcpus: 1, memoryMiB: 64, diskSizeGiB: 1 }),
+      });
+      expect(res.status).toBe(415);
+      expect(res.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(await res.json()).toMatchObject({ code: "UNSUPPORTED_MEDIA_TYPE", status: 415 });
+    }
+    expect(await system.prisma.operation.count()).toBe(before);
+    const missing = await fetch(`${system.api.url}/v1/operations/00000000-0000-4000-8000-000000000000/cancel`, { method: "POST", headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    expect(missing.status).toBe(404);
+  });
+
   describe("idempotency and one operation per VM", () => {
     let vmId: string;
 

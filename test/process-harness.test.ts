@@ -26,3 +26,25 @@ describe("the system as real processes (test/support/process-system.ts)", () => 
     expect(pids.filter(processAlive)).toEqual([]);
   });
 });
+
+describe("what the control-plane worker logs", () => {
+  let system: ProcessSystem;
+  beforeAll(async () => {
+    system = await startProcessSystem();
+  }, 120_000);
+  afterAll(async () => {
+    await system?.shutdown();
+  });
+
+  test("an expected failure (no host can take the VM) is one line with the operation id, not a stack trace", async () => {
+    const res = await system.request("POST", "/v1/vms", { name: "too-big", vcpus: 64, memoryMiB: 64, diskSizeGiB: 1 });
+    const op = await system.waitForOperation(res.body.operationId);
+    expect(op).toMatchObject({ state: "FAILED", error: { code: "NO_HOST_AVAILABLE" } });
+    await new Promise((r) => setTimeout(r, 500));
+    const log = system.controlPlane.logTail(400);
+    const lines = log.split("\n").filter((l) => l.includes(op.id));
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    for (const line of lines) expect(line).toMatch(/NO_HOST_AVAILABLE: no online host/);
+    expect(log).not.toMatch(/^\s+at /m);
+  });
+});

@@ -5,12 +5,13 @@
  *   DATABASE_URL=... QX_TEMPORAL_ADDRESS=127.0.0.1:7233 tsx workers/control-plane.ts
  */
 import { Client, Connection } from "@temporalio/client";
-import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkflowBundleOption } from "@temporalio/worker";
+import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkflowBundleOption } from "@temporalio/worker";
 import type { PrismaClient } from "@prisma/client";
 import { createDatabaseActivities, type DatabaseActivities } from "../activities/database";
 import { controlPlaneConfigFromEnv, DEFAULT_OUTBOX_GRACE_MS, DEFAULT_OUTBOX_SWEEP_INTERVAL_MS, DEFAULT_OVN_NB_REMOTE, type ControlPlaneConfig } from "../common/config";
 import { createPrismaClient } from "../common/database";
 import { startOutboxSweeper } from "../common/operation-outbox";
+import { workerLogger } from "../common/worker-logger";
 import { STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT } from "../common/workflow-tasks";
 import { createNetworkActivities, type NetworkActivities } from "../activities/ovn/nb-activities";
 import { createNorthbound } from "../activities/ovn/northbound";
@@ -55,6 +56,7 @@ export function createControlPlaneWorker(options: ControlPlaneWorkerOptions): Pr
 }
 
 async function main(): Promise<void> {
+  Runtime.install({ logger: workerLogger("control-plane") });
   const config = controlPlaneConfigFromEnv();
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error("DATABASE_URL is required");

@@ -9,7 +9,7 @@
 import { constants } from "node:fs";
 import { access, mkdir } from "node:fs/promises";
 import path from "node:path";
-import { NativeConnection, Worker, type ActivityInterceptorsFactory } from "@temporalio/worker";
+import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory } from "@temporalio/worker";
 import { stepLogAttributes } from "../activities/step-log-attributes";
 import { Client, Connection } from "@temporalio/client";
 import { createHostActivities, type HostActivities } from "../activities/host";
@@ -38,6 +38,7 @@ import { parseFetchAllowList } from "../common/fetch-policy";
 import { parseSecretsKey } from "../common/sealed-secrets";
 import { hostDownloadQueue, hostTaskQueue } from "../common/task-queues";
 import { keepAliveHeartbeats } from "./keep-alive-heartbeats";
+import { workerLogger } from "../common/worker-logger";
 import { chassisConfigOf, createChassis, type Chassis } from "../activities/ovn/chassis";
 
 export interface HostRuntime {
@@ -238,6 +239,7 @@ export function createHostDownloadWorker(options: HostWorkerOptions): Promise<Wo
 
 async function main(): Promise<void> {
   const config = hostConfigFromEnv();
+  Runtime.install({ logger: workerLogger(`host ${config.hostId}`) });
   const runtime = await createHostRuntime(config);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const worker = await createHostWorker({ connection, runtime });

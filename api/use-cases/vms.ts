@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import path from "node:path";
 import type { Prisma, Vm } from "@prisma/client";
 import { DATA_DISK_TARGETS } from "../../activities/database/volumes";
 import { HOST_ID, VM_ID } from "../../common/search-attributes";
@@ -11,6 +12,8 @@ import type { CreateVmBody } from "../schemas";
 import { hostTimeouts, type ApiContext } from "./context";
 import { assignLun, lunRaceAsConflict, targetLuns, type LunOffer } from "./volumes";
 import { startOperation, type StartedOperation } from "./start-operation";
+import { listPoolFiles } from "./pools";
+import { localPoolId } from "../../common/config";
 import { bootImageOf, cloudInitOf, recordableCreateVmBody } from "./vm-boot-media";
 import { recordNics } from "./ports";
 
@@ -62,10 +65,31 @@ async function iscsiLunOffers(ctx: ApiContext, body: CreateVmBody): Promise<Map<
   return new Map(await Promise.all(iscsiPools.map(async (p) => [p.id, await targetLuns(ctx, p.id)] as const)));
 }
 
+/**
+ * A baseImage must exist before anything is recorded (a 400 now, not a FAILED VM later): looked up
+ * through a host that reaches its pool — the VM's pool, or else the local pool of each online host
+ * (placement picks one of them). The host checks again when it makes the disk (symlinks, seeds).
+ */
+async function requireBaseImage(ctx: ApiContext, body: CreateVmBody): Promise<void> {
+  if (!body.baseImage || body.imageId) return;
+  const pools = body.poolId ? [body.poolId] : (await ctx.prisma.host.findMany({ where: { state: "ONLINE" }, select: { id: true } })).map((h) => localPoolId(h.id));
+  const dir = path.posix.dirname(body.baseImage);
+  const name = path.posix.basename(body.baseImage);
+  for (const poolId of pools) {
+    const entries = await listPoolFiles(ctx, poolId, dir === "." ? "" : dir).catch((err: unknown) => {
+      if (err instanceof ApiError && err.code === "NOT_FOUND") return [];
+      throw err;
+    });
+    if (entries.some((e) => e.name === name && e.type !== "directory")) return;
+  }
+  throw new ApiError("VALIDATION_FAILED", `baseImage ${body.baseImage} does not exist in ${body.poolId ? `pool ${body.poolId}` : "any online host's local pool"}`);
+}
+
 /** Records the VM, its boot volume and data disks (ids chosen here, before any side effect) and starts createVm. */
 export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string, idempotencyKey?: string): Promise<StartedOperation & { vmId: string }> {
   const vmId = randomUUID();
   const cloudInit = cloudInitOf(body);
+  await requireBaseImage(ctx, body);
   const lunOffers = await iscsiLunOffers(ctx, body);
   const started = await lunRaceAsConflict(() => startOperation(ctx, {
     type: "create-vm",
