@@ -5,12 +5,12 @@
  */
 import type { Server } from "node:http";
 import { Client, Connection } from "@temporalio/client";
-import { controlPlaneConfigFromEnv, type ControlPlaneConfig } from "../common/config";
+import { controlPlaneConfigFromEnv, DEFAULT_STAGING_SWEEP_INTERVAL_MS, type ControlPlaneConfig } from "../common/config";
 import { createPrismaClient } from "../common/database";
 import { createApp } from "./app";
 import { parseApiTokens } from "./auth";
 import { parseSecretsKey } from "../common/sealed-secrets";
-import { sweepStagedUploads } from "./use-cases/image-uploads";
+import { startStagingSweeper, sweepStagedUploads } from "./use-cases/image-uploads";
 import { startTemporalProbe } from "./temporal-probe";
 
 export interface RunningApi {
@@ -50,11 +50,13 @@ export async function startApi(options: ApiOptions): Promise<RunningApi> {
   const url = `http://${options.host ?? "127.0.0.1"}:${port}`;
   ctx.publicUrl ||= url;
   await sweepStagedUploads(ctx);
+  const sweeper = startStagingSweeper(ctx, options.config.stagingSweepIntervalMs ?? DEFAULT_STAGING_SWEEP_INTERVAL_MS);
   return {
     url,
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      await sweeper.stop();
       temporalProbe.stop();
       await connection.close();
       await prisma.$disconnect();

@@ -38,6 +38,8 @@ const controlPlaneSchema = z.object({
   imageCatalogFile: z.string().optional(),
   /** Where the API stages uploaded images until their host has fetched them. */
   imageStagingDir: z.string().optional(),
+  /** How often the API removes staged uploads whose image is READY or FAILED. */
+  stagingSweepIntervalMs: optionalDurationMs,
   /** The API's URL as hosts reach it (they fetch staged uploads from it); default: where it listens. */
   apiPublicUrl: z.string().url().optional(),
   /** OVN's Northbound database (tcp:HOST:PORT or unix:PATH), which the control-plane worker writes. */
@@ -64,6 +66,7 @@ export const DEFAULT_GUEST_FILE_MAX_WRITE_BYTES = 16 * 1024 ** 2;
 export const DEFAULT_AGENT_START_TIMEOUT_MS = 120_000;
 
 export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 ** 3;
+export const DEFAULT_STAGING_SWEEP_INTERVAL_MS = 10_000;
 /** Where run-system.sh starts the Northbound database (scripts/services/ovn.sh). */
 export const DEFAULT_OVN_NB_REMOTE = "tcp:127.0.0.1:6641";
 
@@ -84,6 +87,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv = process.env):
     maxImageBytes: env.QX_MAX_IMAGE_BYTES,
     imageCatalogFile: env.QX_IMAGE_CATALOG_FILE,
     imageStagingDir: env.QX_IMAGE_STAGING_DIR,
+    stagingSweepIntervalMs: env.QX_STAGING_SWEEP_INTERVAL_MS,
     apiPublicUrl: env.QX_API_PUBLIC_URL,
     ovnNbRemote: env.QX_OVN_NB_REMOTE,
     fetchAllow: env.QX_FETCH_ALLOW,

@@ -148,13 +148,18 @@ export function createImageRecordActivities(prisma: PrismaClient, policy: PoolFr
     /**
      * A download that did not finish: its files are gone (the undos ran); the row stays FAILED with
      * the reason. If removing them failed (`cleanup`), ERROR: the host and path stay for DELETE.
+     * Only an image this download was for (PENDING or DOWNLOADING) changes: a run refused at
+     * validate — a late second upload's, say — leaves a READY (or FAILED, or DELETING) image exactly
+     * as it was.
      */
     async imageFailed(input: { imageId: string; errorCode: string; errorMessage: string; cleanup?: PendingCleanup | null }): Promise<void> {
       const trail = input.cleanup ? { status: "ERROR" as const, cleanup: input.cleanup as unknown as Prisma.InputJsonValue } : { status: "FAILED" as const, path: null };
-      await prisma.imageSourceSecret.deleteMany({ where: { imageId: input.imageId } });
-      await prisma.image.updateMany({
-        where: { id: input.imageId, status: { not: "DELETING" } },
-        data: { ...trail, uploadTokenHash: null, errorCode: input.errorCode, errorMessage: input.errorMessage },
+      await prisma.$transaction(async (tx) => {
+        const failed = await tx.image.updateMany({
+          where: { id: input.imageId, status: { in: ["PENDING", "DOWNLOADING"] } },
+          data: { ...trail, uploadTokenHash: null, errorCode: input.errorCode, errorMessage: input.errorMessage },
+        });
+        if (failed.count > 0) await tx.imageSourceSecret.deleteMany({ where: { imageId: input.imageId } });
       });
     },
 

@@ -4,11 +4,16 @@
  * enforced as bytes arrive), then starts the same downloadImage workflow with a URL back to itself
  * carrying a one-time token: the host fetches the staged file like any download, with the same
  * checks (content type, checksum, size) and the same resume after a crash (Range requests).
- * A staged file lives until its image is READY or FAILED; staging sweeps away older ones.
+ *
+ * One upload per image: a PUT first claims the image (a conditional update: PENDING, no content yet,
+ * no live claim), so a second PUT is 409 at its start; when its bytes are in, the claim is checked
+ * again in the transaction that records the operation, so one that slipped in (a claim that lapsed
+ * while its API was dead) is 409 at its end and touches nothing. A staged file lives until its
+ * image is READY or FAILED: the API's sweeper (startStagingSweeper) removes it then.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { link, mkdir, readdir, rm } from "node:fs/promises";
+import { link, mkdir, readdir, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Transform, type Readable } from "node:stream";
@@ -20,6 +25,7 @@ import { parse } from "../validate";
 import type { ApiContext } from "./context";
 
 const STAGED_SUFFIX = ".upload";
+const PARTIAL_SUFFIX = ".partial";
 
 export function stagingDir(ctx: ApiContext): string {
   return ctx.config.imageStagingDir ?? path.join(os.tmpdir(), "quantix-image-uploads");
@@ -45,13 +51,13 @@ function byteLimit(limit: number): Transform {
 
 /**
  * Streams `body` to the image's staging file and returns the token that lets a host fetch it.
- * Refuses a declared length over `limit` before reading; a second upload of the same image while
- * one is staged gets 409 (the file is linked into place only if none is there).
+ * Refuses a declared length over `limit` before reading. The caller holds the image's upload
+ * claim; the file is linked into place only if none is there (a second line of defence: 409).
  */
 export async function stageUpload(ctx: ApiContext, imageId: string, body: Readable, declaredLength: number | null, limit: number): Promise<{ token: string; hash: string }> {
   if (declaredLength !== null && declaredLength > limit) throw new ApiError("PAYLOAD_TOO_LARGE", `the upload has ${declaredLength} bytes; at most ${limit} are accepted`);
   await mkdir(stagingDir(ctx), { recursive: true, mode: 0o700 });
-  const temp = path.join(stagingDir(ctx), `.${imageId}.${randomBytes(6).toString("hex")}.partial`);
+  const temp = path.join(stagingDir(ctx), `.${imageId}.${randomBytes(6).toString("hex")}${PARTIAL_SUFFIX}`);
   try {
     await pipeline(body, byteLimit(limit), createWriteStream(temp, { mode: 0o600 }));
     await link(temp, stagedPath(ctx, imageId));
@@ -74,14 +80,87 @@ export async function discardStagedUpload(ctx: ApiContext, imageId: string): Pro
   await rm(stagedPath(ctx, imageId), { force: true });
 }
 
-/** Removes staged files whose image is no longer waiting for its host to fetch them. */
+/** A claim unrenewed this long belongs to an API that died mid-upload: another PUT may take over. */
+const CLAIM_LEASE_MS = 60_000;
+
+export interface UploadClaim {
+  id: string;
+  /** Stops renewing and gives the image back to the next PUT (the upload failed or was refused). */
+  release(): Promise<void>;
+  /** Stops renewing; the claim is consumed by the transaction that records the operation. */
+  end(): void;
+}
+
+/** Claims the image for this PUT, or 409: it is not an upload waiting for its content, or another PUT holds it. */
+export async function claimUpload(ctx: ApiContext, imageId: string): Promise<UploadClaim> {
+  const id = randomUUID();
+  const claimed = await ctx.prisma.image.updateMany({
+    where: {
+      id: imageId,
+      status: "PENDING",
+      sourceUrl: null,
+      uploadTokenHash: null,
+      OR: [{ uploadClaim: null }, { uploadClaimedAt: { lt: new Date(Date.now() - CLAIM_LEASE_MS) } }],
+    },
+    data: { uploadClaim: id, uploadClaimedAt: new Date() },
+  });
+  if (claimed.count === 0) throw new ApiError("CONFLICT", `image ${imageId} takes one upload: another is under way, or its content was sent already`);
+  const renew = setInterval(() => {
+    ctx.prisma.image.updateMany({ where: { id: imageId, uploadClaim: id }, data: { uploadClaimedAt: new Date() } }).catch((err: unknown) => {
+      console.error(`[api] renewing the upload claim of image ${imageId} failed:`, err);
+    });
+  }, CLAIM_LEASE_MS / 4);
+  return {
+    id,
+    end: () => clearInterval(renew),
+    async release() {
+      clearInterval(renew);
+      await ctx.prisma.image.updateMany({ where: { id: imageId, uploadClaim: id }, data: { uploadClaim: null, uploadClaimedAt: null } });
+    },
+  };
+}
+
+export async function claimHeld(ctx: ApiContext, imageId: string, claimId: string): Promise<boolean> {
+  return (await ctx.prisma.image.count({ where: { id: imageId, uploadClaim: claimId } })) > 0;
+}
+
+/**
+ * Removes staged files whose image no longer waits for its host to fetch them (READY, FAILED,
+ * deleted), and the partial files of uploads whose API died (untouched for a lease).
+ */
 export async function sweepStagedUploads(ctx: ApiContext): Promise<void> {
-  const names = await readdir(stagingDir(ctx)).catch(() => [] as string[]);
+  const dir = stagingDir(ctx);
+  const names = await readdir(dir).catch(() => [] as string[]);
   const ids = names.filter((n) => n.endsWith(STAGED_SUFFIX)).map((n) => n.slice(0, -STAGED_SUFFIX.length));
-  if (ids.length === 0) return;
-  const waiting = await ctx.prisma.image.findMany({ where: { id: { in: ids }, status: { in: ["PENDING", "DOWNLOADING"] } }, select: { id: true } });
-  const keep = new Set(waiting.map((i) => i.id));
-  await Promise.all(ids.filter((id) => !keep.has(id)).map((id) => discardStagedUpload(ctx, id)));
+  if (ids.length > 0) {
+    const waiting = await ctx.prisma.image.findMany({ where: { id: { in: ids }, status: { in: ["PENDING", "DOWNLOADING"] } }, select: { id: true } });
+    const keep = new Set(waiting.map((i) => i.id));
+    await Promise.all(ids.filter((id) => !keep.has(id)).map((id) => discardStagedUpload(ctx, id)));
+  }
+  const abandoned = async (name: string) => {
+    const file = path.join(dir, name);
+    const modified = await stat(file).then((s) => s.mtimeMs, () => Date.now());
+    if (Date.now() - modified > CLAIM_LEASE_MS) await rm(file, { force: true });
+  };
+  await Promise.all(names.filter((n) => n.startsWith(".") && n.endsWith(PARTIAL_SUFFIX)).map(abandoned));
+}
+
+/**
+ * Sweeps the staging directory every interval (QX_STAGING_SWEEP_INTERVAL_MS): a staged file goes
+ * within one interval of its image turning READY or FAILED. The API runs it: staging is its own
+ * directory, which the control-plane worker (maybe on another machine) never sees.
+ */
+export function startStagingSweeper(ctx: ApiContext, intervalMs: number): { stop(): Promise<void> } {
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(() => sweepStagedUploads(ctx)).catch((err: unknown) => console.error("[api] sweeping staged uploads failed:", err));
+  }, intervalMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 /**

@@ -12,7 +12,7 @@ import type { DownloadImageInput } from "../../workflows/download-image";
 import type { CreateImageBody } from "../image-schemas";
 import { ApiError } from "../problem";
 import { hostTimeouts, type ApiContext } from "./context";
-import { discardStagedUpload, stageUpload, stagedUploadUrl, sweepStagedUploads } from "./image-uploads";
+import { claimHeld, claimUpload, discardStagedUpload, stageUpload, stagedUploadUrl } from "./image-uploads";
 import { startOperation, type StartedOperation } from "./start-operation";
 
 const ACTIVE_OPERATION_STATES = ["PENDING", "RUNNING", "COMPENSATING"] as const;
@@ -157,22 +157,35 @@ export async function createImage(ctx: ApiContext, body: CreateImageBody, user: 
   return { imageId: started.operation.targetId, started };
 }
 
-/** PUT /v1/images/:id/content: stages the body, then downloads it to the pool's host from the API. */
+/**
+ * PUT /v1/images/:id/content: claims the image (one upload per image, else 409 at once), stages the
+ * body, then records the download from the API's staging URL — if the claim still holds (else 409
+ * at the end, and nothing of this upload is left).
+ */
 export async function uploadImageContent(ctx: ApiContext, imageId: string, body: Readable, declaredLength: number | null, user: string): Promise<StartedOperation> {
   const image = await requireImage(ctx, imageId);
   if (image.sourceUrl !== null || image.status !== "PENDING") {
     throw new ApiError("CONFLICT", `image ${imageId} is ${image.status}${image.sourceUrl ? ", downloaded from a URL" : ""}; content can be sent once, to a new upload image`);
   }
-  await sweepStagedUploads(ctx);
-  const { token, hash } = await stageUpload(ctx, imageId, body, declaredLength, maxImageBytes(ctx));
+  const claim = await claimUpload(ctx, imageId);
   try {
+    // Whatever an upload that died under a lapsed claim staged is of no use to anyone now.
+    await discardStagedUpload(ctx, imageId);
+    const { token, hash } = await stageUpload(ctx, imageId, body, declaredLength, maxImageBytes(ctx));
+    claim.end();
     const request = { imageId, name: image.name, user, requestBody: { upload: imageId }, recordedInput: { upload: imageId } };
     return await startDownload(ctx, request, async (tx) => {
-      await tx.image.update({ where: { id: imageId }, data: { uploadTokenHash: hash, uploadUrl: stagedUploadUrl(ctx, imageId) } });
+      const stillOurs = await tx.image.updateMany({
+        where: { id: imageId, status: "PENDING", uploadClaim: claim.id },
+        data: { uploadTokenHash: hash, uploadUrl: stagedUploadUrl(ctx, imageId), uploadClaim: null, uploadClaimedAt: null },
+      });
+      if (stillOurs.count === 0) throw new ApiError("CONFLICT", `another upload of image ${imageId} took over while this one was sent; this one is dropped`);
       await keepSourceSecrets(tx, ctx, imageId, { source: { query: `token=${encodeURIComponent(token)}` } });
     });
   } catch (err) {
-    await discardStagedUpload(ctx, imageId);
+    // Only this upload's own file: a claim that is still ours means no other upload staged one.
+    if (await claimHeld(ctx, imageId, claim.id)) await discardStagedUpload(ctx, imageId);
+    await claim.release();
     throw err;
   }
 }

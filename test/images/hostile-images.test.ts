@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import { parseSecretsKey } from "../../common/sealed-secrets";
 import { openUrlSecrets } from "../../common/sealed-url";
@@ -234,5 +235,117 @@ describe("3. stalled transfers", () => {
     }
     expect(await system.waitForOperation(after.operationId)).toMatchObject({ state: "COMPLETED" });
     expect(poolFilesOf(after.imageId)).toEqual([`${after.imageId}.iso`]);
+  });
+});
+
+describe("4. one upload per image", () => {
+  const staging = () => system.config.imageStagingDir!;
+  const stagedFilesOf = (imageId: string) => (existsSync(staging()) ? readdirSync(staging()).filter((f) => f.includes(imageId)) : []);
+
+  async function uploadImage(name: string): Promise<string> {
+    const created = await system.request("POST", "/v1/images", { source: "upload", name, kind: "iso", poolId: host.poolId, checksum: { algorithm: "sha256", value: sha256(iso) } });
+    expect(created.status).toBe(201);
+    return created.body.id;
+  }
+
+  /** A PUT whose body arrives in pieces over a while (a slow client), answered when the last is in. */
+  function slowPut(imageId: string, pieces = 10, gapMs = 200): Promise<{ status: number; body: any }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(`${system.api.url}/v1/images/${imageId}/content`, {
+        method: "PUT",
+        headers: { authorization: "Bearer test-token", "content-length": String(iso.length) },
+      });
+      req.on("response", (res) => {
+        let text = "";
+        res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      });
+      req.on("error", reject);
+      const size = Math.ceil(iso.length / pieces);
+      let offset = 0;
+      const next = () => {
+        req.write(iso.subarray(offset, offset + size));
+        offset += size;
+        if (offset >= iso.length) req.end();
+        else setTimeout(next, gapMs);
+      };
+      next();
+    });
+  }
+
+  const put = async (imageId: string) => {
+    const res = await fetch(`${system.api.url}/v1/images/${imageId}/content`, { method: "PUT", headers: { authorization: "Bearer test-token" }, body: iso });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+
+  /** The slow PUT has claimed the image (its first bytes are on their way). */
+  async function untilClaimed(imageId: string): Promise<void> {
+    for (const deadline = Date.now() + 10_000; (await system.prisma.image.count({ where: { id: imageId, uploadClaim: { not: null } } })) === 0; await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > deadline) throw new Error(`image ${imageId} was never claimed`);
+    }
+  }
+
+  async function untilNoStagedFile(imageId: string): Promise<void> {
+    for (const deadline = Date.now() + 15_000; stagedFilesOf(imageId).length > 0; await new Promise((r) => setTimeout(r, 100))) {
+      if (Date.now() > deadline) throw new Error(`staged files of ${imageId} left: ${stagedFilesOf(imageId).join(", ")}`);
+    }
+  }
+
+  test("a second upload while one is sent is 409 at its start; the first becomes READY and its staged file goes", async () => {
+    const imageId = await uploadImage("once");
+    const first = slowPut(imageId);
+    await untilClaimed(imageId);
+    const second = await put(imageId);
+    expect(second).toMatchObject({ status: 409, body: { code: "CONFLICT" } });
+    const accepted = await first;
+    expect(accepted.status).toBe(202);
+    expect(await system.waitForOperation(accepted.body.operationId)).toMatchObject({ state: "COMPLETED" });
+    const image = (await system.request("GET", `/v1/images/${imageId}`)).body;
+    expect(image).toMatchObject({ status: "READY", sizeBytes: iso.length });
+    expect(readFileSync(path.join(host.poolDir, image.path)).equals(iso)).toBe(true);
+    expect(await system.prisma.operation.count({ where: { targetId: imageId } })).toBe(1);
+    await untilNoStagedFile(imageId);
+    expect(await put(imageId)).toMatchObject({ status: 409 });
+  });
+
+  test("one that slipped in (its claim lapsed, as when its API dies) is 409 at its end and leaves the READY image as it is", async () => {
+    const imageId = await uploadImage("slipped");
+    const late = slowPut(imageId, 20, 250);
+    await untilClaimed(imageId);
+    // The claim lapses (its lease not renewed for minutes), so another upload may take over, and does.
+    await system.prisma.image.update({ where: { id: imageId }, data: { uploadClaimedAt: new Date(Date.now() - 10 * 60_000) } });
+    const takeover = await put(imageId);
+    expect(takeover.status).toBe(202);
+    expect(await system.waitForOperation(takeover.body.operationId)).toMatchObject({ state: "COMPLETED" });
+    const ready = await system.prisma.image.findUniqueOrThrow({ where: { id: imageId } });
+    expect(ready.status).toBe("READY");
+
+    const answer = await late;
+    expect(answer).toMatchObject({ status: 409, body: { code: "CONFLICT" } });
+    expect(await system.prisma.image.findUniqueOrThrow({ where: { id: imageId } })).toEqual(ready);
+    expect(readFileSync(path.join(host.poolDir, ready.path!)).equals(iso)).toBe(true);
+    expect(await system.prisma.operation.count({ where: { targetId: imageId } })).toBe(1);
+    await untilNoStagedFile(imageId);
+  });
+
+  test("a download run started for a READY image anyway fails at validate and changes nothing", async () => {
+    const imageId = await uploadImage("late-run");
+    const res = await put(imageId);
+    expect(await system.waitForOperation(res.body.operationId)).toMatchObject({ state: "COMPLETED" });
+    const ready = await system.prisma.image.findUniqueOrThrow({ where: { id: imageId } });
+    // What a late finisher used to do: a second downloadImage run for the same image, as the API records one.
+    const operationId = randomUUID();
+    const workflowId = `download-image:${imageId}:${operationId}`;
+    await system.prisma.operation.create({ data: { id: operationId, type: "download-image", targetType: "image", targetId: imageId, requestedBy: "tester", workflowId, input: {} } });
+    await system.temporal.workflow.start("downloadImage", {
+      taskQueue: system.config.controlPlaneQueue,
+      workflowId,
+      args: [{ operationId, imageId, maxBytes: 64 * MiB, timeouts: { hostScheduleToStartMs: 30_000 } }],
+    });
+    const op = await system.waitForOperation(operationId);
+    expect(op).toMatchObject({ state: "FAILED", error: { code: "CONFLICT" } });
+    expect(op.steps.map((s: { name: string; state: string }) => [s.name, s.state])).toEqual([["validate", "FAILED"]]);
+    expect(await system.prisma.image.findUniqueOrThrow({ where: { id: imageId } })).toEqual(ready);
+    expect(poolFilesOf(imageId)).toEqual([path.basename(ready.path!)]);
   });
 });

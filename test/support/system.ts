@@ -156,6 +156,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     secretsKey: TEST_SECRETS_KEY,
     maxImageBytes: options.maxImageBytes,
     imageStagingDir: path.join(testPaths.dataDir, `test-system-${suffix}`, "staging"),
+    stagingSweepIntervalMs: 500,
     ovnNbRemote: options.ovn?.stack.nbRemote,
     // The test web servers' network is a private one: admitted as an operator admits a mirror.
     fetchAllow: testNetwork().cidr,
