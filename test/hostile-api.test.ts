@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { startTestSystem, type TestSystem } from "./support/system";
@@ -152,5 +152,65 @@ describe("Idempotency-Key covers every field, secret ones through a keyed hash",
     expect(first.status).toBe(202);
     expectProblem(await system.request("POST", "/v1/storage/pools", pool("QVFEeWt4eGtBQUFBQUJBQXNlY29uZGtleXNlY29uZA=="), headers), 422, "IDEMPOTENCY_KEY_REUSED");
     expect(await system.prisma.storagePool.count({ where: { name: "idem-rbd" } })).toBe(1);
+  });
+});
+
+describe("a refusal never changes the resource (volumes)", () => {
+  async function readyVolume(name: string): Promise<string> {
+    const res = await system.request("POST", "/v1/volumes", { name, poolId: host().poolId, sizeGiB: 1 });
+    expect(res.status).toBe(202);
+    expect((await system.waitForOperation(res.body.operationId)).state).toBe("COMPLETED");
+    return res.body.volumeId;
+  }
+  const volumeRow = (id: string) => system.prisma.volume.findUnique({ where: { id } });
+  const volumeFile = (id: string) => path.join(host().poolDir, `${id}.qcow2`);
+
+  test("DELETE of the base of a linked clone is 409 at the API; a delete run that gets past it is refused at validate and the volume stays READY", async () => {
+    const base = await readyVolume("base-1");
+    const clone = await system.request("POST", `/v1/volumes/${base}/clone`, { name: "base-1-clone", mode: "linked" });
+    expect((await system.waitForOperation(clone.body.operationId)).state).toBe("COMPLETED");
+    const before = await volumeRow(base);
+
+    const refused = await system.request("DELETE", `/v1/volumes/${base}`);
+    expectProblem(refused, 409, "VOLUME_IN_USE");
+    expect(refused.body.detail).toContain("linked clone");
+
+    // What slipped past the API before (a clone recorded between its check and the workflow): a delete run anyway.
+    const operationId = randomUUID();
+    const workflowId = `delete-volume:${base}:${operationId}`;
+    await system.prisma.operation.create({ data: { id: operationId, type: "delete-volume", targetType: "volume", targetId: base, requestedBy: "tester", workflowId, input: {} } });
+    await system.temporal.workflow.start("deleteVolume", { taskQueue: system.config.controlPlaneQueue, workflowId, args: [{ operationId, volumeId: base, timeouts: { hostScheduleToStartMs: 30_000 } }] });
+    const op = await system.waitForOperation(operationId);
+    expect(op).toMatchObject({ state: "FAILED", error: { code: "VOLUME_IN_USE" } });
+    expect(op.steps.map((s: { name: string; state: string }) => [s.name, s.state])).toEqual([["validate", "FAILED"]]);
+    expect(await volumeRow(base)).toEqual(before);
+    await fs.access(volumeFile(base));
+    // Still usable: it can be cloned again.
+    const again = await system.request("POST", `/v1/volumes/${base}/clone`, { name: "base-1-clone-2", mode: "linked" });
+    expect((await system.waitForOperation(again.body.operationId)).state).toBe("COMPLETED");
+  });
+
+  test("a linked clone of a volume being deleted is refused, and a delete racing a clone: exactly one wins, neither leaves a FAILED volume", async () => {
+    const doomed = await readyVolume("doomed");
+    const deleted = await system.request("DELETE", `/v1/volumes/${doomed}`);
+    expect(deleted.status).toBe(202);
+    expectProblem(await system.request("POST", `/v1/volumes/${doomed}/clone`, { name: "too-late", mode: "linked" }), 409, "CONFLICT");
+    const deletedOp = await system.waitForOperation(deleted.body.operationId);
+    expect({ state: deletedOp.state, error: deletedOp.error }).toEqual({ state: "COMPLETED", error: null });
+
+    for (let round = 0; round < 4; round++) {
+      const base = await readyVolume(`race-${round}`);
+      const [del, clone] = await Promise.all([
+        system.request("DELETE", `/v1/volumes/${base}`),
+        system.request("POST", `/v1/volumes/${base}/clone`, { name: `race-${round}-clone`, mode: "linked" }),
+      ]);
+      expect([del.status, clone.status].sort()).toEqual([202, 409]);
+      const winner = del.status === 202 ? del : clone;
+      expect((await system.waitForOperation(winner.body.operationId)).state).toBe("COMPLETED");
+      const row = await volumeRow(base);
+      if (del.status === 202) expect(row).toBeNull();
+      else expect(row).toMatchObject({ state: "READY" });
+    }
+    expect(await system.prisma.volume.count({ where: { state: { in: ["FAILED", "ERROR", "DELETING", "CREATING"] } } })).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * deleteVolume — runbook
  *   1. validate   READY, FAILED or ERROR, attached to no VM, base of no linked clone; marked DELETING
+ *                 in the same transaction, under the volume's row lock. A refusal changes nothing.
  *   2. delete     remove it (and its snapshots) from the pool; an iSCSI LUN is zeroed first
  *   ── commit ──  nothing is left on the pool
  *   3. record     remove the volume's row (which frees its LUN) — retried until it succeeds
@@ -13,7 +14,7 @@ import { failedForwardStep } from "../common/cleanup";
 import { OperationSaga } from "./operation-saga";
 import { hostActivities, type HostCallTimeouts } from "./host-activities";
 import { database } from "./database-activities";
-import { expectVolume, hostForVolume, lunAssignmentsOf } from "./volume-checks";
+import { hostForVolume, lunAssignmentsOf } from "./volume-checks";
 
 export interface DeleteVolumeInput {
   operationId: string;
@@ -30,11 +31,7 @@ export async function deleteVolume(input: DeleteVolumeInput): Promise<void> {
   const { volumeId } = input;
   const saga = new OperationSaga(input.operationId, STEPS, input.timeouts);
   try {
-    const volume = await saga.step("validate", async () => {
-      const loaded = expectVolume(await database.loadVolume(volumeId), { states: ["READY", "FAILED", "DELETING", "ERROR"], detached: true, noClones: true });
-      await database.volumeStateChanged({ volumeId, state: "DELETING" });
-      return loaded;
-    });
+    const volume = await saga.step("validate", () => database.volumeDeleting(volumeId));
     await saga.step("delete", async () => {
       const host = hostActivities(await hostForVolume(volume), input.timeouts, HOST_STEP);
       await host.deleteVolume({ poolId: volume.poolId, volumeId, ...lunAssignmentsOf(volume) });

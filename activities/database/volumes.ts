@@ -22,33 +22,62 @@ export interface VolumeSpec {
   vmHostId: string | null;
 }
 
+/**
+ * Takes the volume's row lock for the rest of the transaction. A delete (its API check and its
+ * validate step) and a linked clone of it (recording the clone) both take it, so one of them sees the
+ * other: a clone recorded first makes the delete refuse, a delete begun first makes the clone refuse.
+ */
+export async function lockVolumeRow(tx: Prisma.TransactionClient, volumeId: string): Promise<boolean> {
+  const rows = await tx.$queryRaw<{ id: string }[]>`SELECT "id" FROM "Volume" WHERE "id" = ${volumeId} FOR UPDATE`;
+  return rows.length > 0;
+}
+
 /** Data disk devices, in the order they are handed out (sda.. on the virtio-scsi controller). */
 export const DATA_DISK_TARGETS = Array.from({ length: 26 }, (_, i) => `sd${String.fromCharCode(97 + i)}`);
 
 /** Volume rows: what the user sees in GET /v1/volumes. */
 export function createVolumeRecordActivities(prisma: PrismaClient) {
+  async function loadVolume(volumeId: string): Promise<VolumeSpec> {
+    const v = await prisma.volume.findUnique({
+      where: { id: volumeId },
+      include: { pool: { select: { kind: true } }, vm: { select: { hostId: true } }, _count: { select: { clones: true } } },
+    });
+    if (!v) throw permanentFailure("VOLUME_NOT_FOUND", `volume ${volumeId} does not exist`);
+    return {
+      id: v.id,
+      name: v.name,
+      poolId: v.poolId,
+      poolKind: v.pool.kind,
+      hostId: v.hostId,
+      sizeBytes: Number(v.sizeBytes),
+      state: v.state,
+      vmId: v.vmId,
+      targetDev: v.targetDev,
+      backingVolumeId: v.backingVolumeId,
+      lun: v.lun,
+      cloneCount: v._count.clones,
+      vmHostId: v.vm?.hostId ?? null,
+    };
+  }
+
   return {
-    async loadVolume(volumeId: string): Promise<VolumeSpec> {
-      const v = await prisma.volume.findUnique({
-        where: { id: volumeId },
-        include: { pool: { select: { kind: true } }, vm: { select: { hostId: true } }, _count: { select: { clones: true } } },
+    loadVolume,
+
+    /**
+     * deleteVolume's validate: under the volume's row lock, refuses (changing nothing) while it is
+     * attached or the base of linked clones, else marks it DELETING. Check and mark are one
+     * transaction: no clone can be recorded between them.
+     */
+    async volumeDeleting(volumeId: string): Promise<VolumeSpec> {
+      await prisma.$transaction(async (tx) => {
+        if (!(await lockVolumeRow(tx, volumeId))) throw permanentFailure("VOLUME_NOT_FOUND", `volume ${volumeId} does not exist`);
+        const v = await tx.volume.findUniqueOrThrow({ where: { id: volumeId }, include: { _count: { select: { clones: true } } } });
+        if (!["READY", "FAILED", "DELETING", "ERROR"].includes(v.state)) throw permanentFailure("CONFLICT", `volume ${volumeId} is ${v.state}`);
+        if (v.vmId) throw permanentFailure("VOLUME_IN_USE", `volume ${volumeId} is attached to VM ${v.vmId}; detach it first`);
+        if (v._count.clones > 0) throw permanentFailure("VOLUME_IN_USE", `volume ${volumeId} is the base of ${v._count.clones} linked clones; delete them first`);
+        await tx.volume.update({ where: { id: volumeId }, data: { state: "DELETING" } });
       });
-      if (!v) throw permanentFailure("VOLUME_NOT_FOUND", `volume ${volumeId} does not exist`);
-      return {
-        id: v.id,
-        name: v.name,
-        poolId: v.poolId,
-        poolKind: v.pool.kind,
-        hostId: v.hostId,
-        sizeBytes: Number(v.sizeBytes),
-        state: v.state,
-        vmId: v.vmId,
-        targetDev: v.targetDev,
-        backingVolumeId: v.backingVolumeId,
-        lun: v.lun,
-        cloneCount: v._count.clones,
-        vmHostId: v.vm?.hostId ?? null,
-      };
+      return loadVolume(volumeId);
     },
 
     /** A volume of a host-local pool lives on the host that made it: recorded once chosen. Idempotent. */
@@ -85,10 +114,6 @@ export function createVolumeRecordActivities(prisma: PrismaClient) {
       const left: Leftover = { kind: "volume", hostId: volume.hostId, poolId: volume.poolId, volumeId: volume.id, ...(volume.lun !== null ? { lun: volume.lun } : {}) };
       const cleanup: PendingCleanup = { operationId: input.failed.operationId, failed: [input.failed], remains: [left] };
       await prisma.volume.update({ where: { id: volume.id }, data: { state: "ERROR", cleanup: cleanup as unknown as Prisma.InputJsonValue } });
-    },
-
-    async volumeStateChanged(input: { volumeId: string; state: VolumeState }): Promise<void> {
-      await prisma.volume.updateMany({ where: { id: input.volumeId }, data: { state: input.state } });
     },
 
     /** The delete's last step; its snapshot rows go with it. Idempotent. */

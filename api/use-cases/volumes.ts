@@ -7,6 +7,8 @@ import type { CreateVolumeInput } from "../../workflows/create-volume";
 import type { DeleteVolumeInput } from "../../workflows/delete-volume";
 import type { DetachVolumeInput } from "../../workflows/detach-volume";
 import type { ResizeVolumeInput } from "../../workflows/resize-volume";
+import { lockVolumeRow } from "../../activities/database/volumes";
+import { UNFINISHED_OPERATION_STATES } from "../../common/operation-outbox";
 import { HOST_ID, VM_ID } from "../../common/search-attributes";
 import { ApiError } from "../problem";
 import type { CloneVolumeBody, CreateVolumeBody } from "../schemas";
@@ -33,9 +35,17 @@ function expectDetached(volume: Volume): void {
   if (volume.vmId) throw new ApiError("VOLUME_IN_USE", `volume ${volume.id} is attached to VM ${volume.vmId}; detach it first`);
 }
 
-async function expectNoClones(ctx: ApiContext, volume: Volume): Promise<void> {
-  const clones = await ctx.prisma.volume.count({ where: { backingVolumeId: volume.id } });
+async function expectNoClones(db: Prisma.TransactionClient, volume: Volume): Promise<void> {
+  const clones = await db.volume.count({ where: { backingVolumeId: volume.id } });
   if (clones > 0) throw new ApiError("VOLUME_IN_USE", `volume ${volume.id} is the base of ${clones} linked clones`);
+}
+
+/** A volume whose delete is recorded but not yet begun is still READY: its operation says it is going. */
+async function refuseWhileDeleting(tx: Prisma.TransactionClient, volume: Volume): Promise<void> {
+  const deleting = await tx.operation.findFirst({ where: { targetType: "volume", targetId: volume.id, type: "delete-volume", state: { in: [...UNFINISHED_OPERATION_STATES] } } });
+  if (deleting) {
+    throw new ApiError("CONFLICT", `volume ${volume.id} is being deleted (operation ${deleting.id}); it cannot be cloned`, { operationId: deleting.id, operation: `/v1/operations/${deleting.id}` });
+  }
 }
 
 /**
@@ -118,11 +128,24 @@ export async function createVolume(ctx: ApiContext, body: CreateVolumeBody, user
   return { ...started, volumeId: started.operation.targetId };
 }
 
-/** Refused (409) while the volume is attached or is the base of linked clones. */
+/**
+ * The volume as it is now, under its row lock for the rest of the transaction (lockVolumeRow): the
+ * checks made on it hold until the operation is recorded.
+ */
+async function lockedVolume(tx: Prisma.TransactionClient, volumeId: string): Promise<Volume> {
+  if (!(await lockVolumeRow(tx, volumeId))) throw new ApiError("NOT_FOUND", `volume ${volumeId} does not exist`);
+  return tx.volume.findUniqueOrThrow({ where: { id: volumeId } });
+}
+
+/**
+ * Refused (409) while the volume is attached or is the base of linked clones: checked under the
+ * volume's row lock where the operation is recorded, so a clone recorded meanwhile is seen (and the
+ * workflow's validate checks again under the same lock, refusing without changing the volume).
+ */
 export async function deleteVolume(ctx: ApiContext, volumeId: string, user: string, idempotencyKey?: string): Promise<StartedOperation> {
   const volume = await requireVolume(ctx, volumeId);
   expectDetached(volume);
-  await expectNoClones(ctx, volume);
+  await expectNoClones(ctx.prisma, volume);
   return startOperation(ctx, {
     type: "delete-volume",
     targetType: "volume",
@@ -134,6 +157,11 @@ export async function deleteVolume(ctx: ApiContext, volumeId: string, user: stri
     workflowArgs: (operationId): [DeleteVolumeInput] => [{ operationId, volumeId, timeouts: hostTimeouts(ctx) }],
     summary: `Delete volume ${volume.name}`,
     searchAttributes: volumeAttributes(volume),
+    inTransaction: async (tx) => {
+      const now = await lockedVolume(tx, volumeId);
+      expectDetached(now);
+      await expectNoClones(tx, now);
+    },
   });
 }
 
@@ -142,7 +170,7 @@ export async function resizeVolume(ctx: ApiContext, volumeId: string, sizeGiB: n
   expectReady(volume);
   const sizeBytes = sizeGiB * GiB;
   if (sizeBytes <= Number(volume.sizeBytes)) throw new ApiError("VALIDATION_FAILED", `volume ${volumeId} is ${volume.sizeBytes} bytes; volumes only grow`);
-  await expectNoClones(ctx, volume);
+  await expectNoClones(ctx.prisma, volume);
   return startOperation(ctx, {
     type: "resize-volume",
     targetType: "volume",
@@ -188,6 +216,11 @@ export async function cloneVolume(
     summary: `${body.mode === "linked" ? "Linked" : "Full"} clone of volume ${source.name} as ${body.name}`,
     searchAttributes: volumeAttributes(source),
     inTransaction: async (tx) => {
+      // Under the source's row lock: a delete recorded or begun meanwhile is seen (and one after this waits and sees the clone).
+      const now = await lockedVolume(tx, sourceVolumeId);
+      expectReady(now);
+      expectDetached(now);
+      await refuseWhileDeleting(tx, now);
       await tx.volume.create({
         data: {
           id: volumeId,
@@ -219,7 +252,7 @@ export async function snapshotAction(
   const existing = await ctx.prisma.volumeSnapshot.findUnique({ where: { volumeId_name: { volumeId, name } } });
   if (action === "create" && existing) throw new ApiError("CONFLICT", `volume ${volumeId} already has a snapshot ${name}`);
   if (action !== "create" && !existing) throw new ApiError("NOT_FOUND", `volume ${volumeId} has no snapshot ${name}`);
-  if (action === "revert") await expectNoClones(ctx, volume);
+  if (action === "revert") await expectNoClones(ctx.prisma, volume);
   const snapshotId = existing?.id ?? randomUUID();
   return startOperation(ctx, {
     type: `${action}-snapshot`,
@@ -239,7 +272,7 @@ export async function attachVolume(ctx: ApiContext, volumeId: string, vmId: stri
   const volume = await requireVolume(ctx, volumeId);
   expectReady(volume);
   expectDetached(volume);
-  await expectNoClones(ctx, volume);
+  await expectNoClones(ctx.prisma, volume);
   const vm = await requireVm(ctx, vmId);
   return startOperation(ctx, {
     type: "attach-volume",
