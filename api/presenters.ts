@@ -1,5 +1,7 @@
 import type { Host, Operation, OperationStep, Port, StoragePool, StoragePoolHost, Vm, VmGuestAgent, Volume, VolumeSnapshot } from "@prisma/client";
 import type { ControlPlaneConfig } from "../common/config";
+import { freshSince } from "../activities/database/pools";
+import { poolCapacity, provisioningOf } from "./pool-capacity";
 import { publicError, withoutHostPaths } from "./public-message";
 
 /** JSON shapes the API returns; BigInt sizes become numbers (safe up to 8 PiB). */
@@ -131,18 +133,19 @@ export function presentHost(host: Host & { pools: StoragePoolHost[]; vms: Pick<V
 }
 
 /**
- * A pool with each host's last report and an aggregate. A report older than the staleness limit
- * counts for nothing (the host stopped reporting). Capacity: a directory pool is a separate
- * directory on each host, so it sums; a shared pool is one store, so the freshest report speaks.
+ * A pool with each host's last report and an aggregate (api/pool-capacity.ts). A report older than
+ * the staleness limit counts for nothing (the host stopped reporting). Besides capacity, what is
+ * provisioned (volumes' virtual sizes, images) against what the provisioning ratio allows.
  * Configuration is shown; secrets never are (they are not even loaded here).
  */
-export function presentPool(pool: StoragePool & { hosts: StoragePoolHost[]; _count?: { volumes: number } }, freshSince: Date) {
+export function presentPool(pool: StoragePool & { hosts: StoragePoolHost[]; _count?: { volumes: number } }, config: ControlPlaneConfig, provisioned: bigint) {
+  const since = freshSince(config);
   const hosts = pool.hosts
     .sort((a, b) => a.hostId.localeCompare(b.hostId))
     .map((h) => ({
       hostId: h.hostId,
       health: h.health,
-      stale: h.reportedAt < freshSince,
+      stale: h.reportedAt < since,
       capacityBytes: Number(h.capacityBytes),
       freeBytes: Number(h.freeBytes),
       volumeCount: h.volumeCount,
@@ -151,12 +154,7 @@ export function presentPool(pool: StoragePool & { hosts: StoragePoolHost[]; _cou
     }));
   const fresh = hosts.filter((h) => !h.stale);
   const healthy = fresh.filter((h) => h.health === "healthy");
-  const newest = [...fresh].sort((a, b) => b.reportedAt.getTime() - a.reportedAt.getTime())[0];
-  const sum = (key: "capacityBytes" | "freeBytes" | "volumeCount") => fresh.reduce((total, h) => total + h[key], 0);
-  const capacity =
-    pool.kind === "dir"
-      ? { capacityBytes: sum("capacityBytes"), freeBytes: sum("freeBytes"), volumeCount: sum("volumeCount") }
-      : { capacityBytes: newest?.capacityBytes ?? 0, freeBytes: newest?.freeBytes ?? 0, volumeCount: newest?.volumeCount ?? 0 };
+  const totals = poolCapacity(pool, pool.hosts, since);
   const health =
     hosts.length === 0 ? "unassigned" : healthy.length === hosts.length ? "healthy" : healthy.length > 0 ? "degraded" : fresh.length === 0 ? "stale" : (fresh[0]?.health ?? "error");
   return {
@@ -164,7 +162,14 @@ export function presentPool(pool: StoragePool & { hosts: StoragePoolHost[]; _cou
     name: pool.name,
     kind: pool.kind,
     config: pool.config,
-    status: { health, hostsHealthy: healthy.length, hostsAssigned: hosts.length, ...capacity },
+    status: {
+      health,
+      hostsHealthy: healthy.length,
+      hostsAssigned: hosts.length,
+      capacityBytes: totals.capacityBytes,
+      volumeCount: totals.volumeCount,
+      ...provisioningOf(pool, totals, provisioned, config),
+    },
     hosts,
     volumes: pool._count?.volumes,
     createdAt: pool.createdAt,

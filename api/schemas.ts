@@ -77,6 +77,8 @@ const hostIdParam = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "a host id");
 export const poolIdParam = z.string().regex(POOL_ID, "a pool id");
 export const hostIdPathParam = hostIdParam;
 
+const provisioningRatio = z.number().positive().max(1000).optional();
+
 function createPoolVariant<K extends PoolKindName>(kind: K) {
   return z
     .object({
@@ -87,6 +89,8 @@ function createPoolVariant<K extends PoolKindName>(kind: K) {
       secrets: poolSecretSchemas[kind].optional(),
       /** Hosts to initialise the pool on now; more can be assigned later. */
       hostIds: z.array(hostIdParam).max(64).default([]),
+      /** Thin provisioning: volumes and images may total this × capacity (api/pool-capacity.ts). */
+      provisioningRatio,
     })
     .strict();
 }
@@ -101,7 +105,13 @@ export type CreatePoolBody = z.infer<typeof createPoolBody>;
 
 /** config and secrets are checked against the pool's kind by the use case. */
 export const updatePoolBody = z
-  .object({ name: resourceName.optional(), config: z.record(z.string(), z.unknown()).optional(), secrets: z.record(z.string(), z.unknown()).optional() })
+  .object({
+    name: resourceName.optional(),
+    config: z.record(z.string(), z.unknown()).optional(),
+    secrets: z.record(z.string(), z.unknown()).optional(),
+    /** null goes back to the control plane's default. */
+    provisioningRatio: z.number().positive().max(1000).nullable().optional(),
+  })
   .strict();
 export type UpdatePoolBody = z.infer<typeof updatePoolBody>;
 

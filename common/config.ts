@@ -25,6 +25,8 @@ const controlPlaneSchema = z.object({
   /** vCPUs placed per physical core (OpenStack's cpu_allocation_ratio). */
   cpuAllocationRatio: z.coerce.number().positive().default(4),
   memoryAllocationRatio: z.coerce.number().positive().default(1),
+  /** Pools' default thin-provisioning ratio (api/pool-capacity.ts; 2 when unset). */
+  poolProvisioningRatio: z.coerce.number().positive().optional(),
   /**
    * A host's report on a pool older than this is stale: the pool counts as unusable on that host
    * (placement skips it, the API shows it). Three missed reports at the default 30 s interval.
@@ -82,6 +84,7 @@ export function controlPlaneConfigFromEnv(env: NodeJS.ProcessEnv = process.env):
     undoDeadlineMs: env.QX_UNDO_DEADLINE_MS,
     cpuAllocationRatio: env.QX_CPU_ALLOCATION_RATIO,
     memoryAllocationRatio: env.QX_MEMORY_ALLOCATION_RATIO,
+    poolProvisioningRatio: env.QX_POOL_PROVISIONING_RATIO,
     poolStaleAfterMs: env.QX_POOL_STALE_AFTER_MS,
     secretsKey: env.QX_SECRETS_KEY || undefined,
     maxImageBytes: env.QX_MAX_IMAGE_BYTES,

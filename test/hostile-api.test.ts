@@ -214,3 +214,49 @@ describe("a refusal never changes the resource (volumes)", () => {
     expect(await system.prisma.volume.count({ where: { state: { in: ["FAILED", "ERROR", "DELETING", "CREATING"] } } })).toBe(0);
   });
 });
+
+describe("pool overcommit: a provisioning ratio per pool", () => {
+  const GiB = 1024 ** 3;
+  const pool = async () => (await system.request("GET", `/v1/storage/pools/${host().poolId}`)).body;
+
+  test("a pool reports provisioned vs used vs free; a 64 TiB volume beyond its ratio is 409 and records nothing", async () => {
+    const before = (await pool()).status;
+    expect(before).toMatchObject({ provisioningRatio: 2, capacityBytes: expect.any(Number), usedBytes: expect.any(Number), freeBytes: expect.any(Number) });
+    const volumes = await system.prisma.volume.findMany({ where: { poolId: host().poolId } });
+    expect(before.provisionedBytes).toBe(volumes.reduce((sum, v) => sum + Number(v.sizeBytes), 0));
+    expect(before.provisionableBytes).toBe(Math.floor(before.capacityBytes * 2) - before.provisionedBytes);
+    expect(before.usedBytes).toBe(before.capacityBytes - before.freeBytes);
+
+    const operations = await system.prisma.operation.count();
+    const huge = await system.request("POST", "/v1/volumes", { name: "huge", poolId: host().poolId, sizeGiB: 64 * 1024 });
+    expectProblem(huge, 409, "INSUFFICIENT_CAPACITY");
+    expect(huge.body).toMatchObject({ poolId: host().poolId, requestedBytes: 64 * 1024 * GiB });
+    expect(await system.prisma.volume.count({ where: { name: "huge" } })).toBe(0);
+    expect(await system.prisma.operation.count()).toBe(operations);
+  });
+
+  test("the ratio decides: with room for one more GiB, a volume fits and then growing, cloning or a VM's data disk does not", async () => {
+    const { capacityBytes, provisionedBytes } = (await pool()).status;
+    const provisioningRatio = (provisionedBytes + 1.5 * GiB) / capacityBytes;
+    expect((await system.request("PATCH", `/v1/storage/pools/${host().poolId}`, { provisioningRatio })).status).toBe(200);
+    try {
+      const fits = await system.request("POST", "/v1/volumes", { name: "fits", poolId: host().poolId, sizeGiB: 1 });
+      expect(fits.status).toBe(202);
+      expect((await system.waitForOperation(fits.body.operationId)).state).toBe("COMPLETED");
+      expect((await pool()).status).toMatchObject({ provisioningRatio: expect.closeTo(provisioningRatio, 12), provisionedBytes: provisionedBytes + GiB });
+      const vms = await system.prisma.vm.count();
+      for (const [what, res] of [
+        ["a second volume", await system.request("POST", "/v1/volumes", { name: "no-room", poolId: host().poolId, sizeGiB: 1 })],
+        ["growing it", await system.request("POST", `/v1/volumes/${fits.body.volumeId}/resize`, { sizeGiB: 2 })],
+        ["a linked clone of it", await system.request("POST", `/v1/volumes/${fits.body.volumeId}/clone`, { name: "no-room-clone", mode: "linked" })],
+        ["a VM's data disk", await system.request("POST", "/v1/vms", { name: "no-room-vm", vcpus: 1, memoryMiB: 64, diskSizeGiB: 1, disks: [{ poolId: host().poolId, sizeGiB: 1 }] })],
+      ] as const) {
+        expect([what, res.status, res.body.code]).toEqual([what, 409, "INSUFFICIENT_CAPACITY"]);
+      }
+      expect(await system.prisma.vm.count()).toBe(vms);
+      expect((await pool()).status.provisionedBytes).toBe(provisionedBytes + GiB);
+    } finally {
+      expect((await system.request("PATCH", `/v1/storage/pools/${host().poolId}`, { provisioningRatio: null })).body.status.provisioningRatio).toBe(2);
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { Router } from "express";
-import { freshSince } from "../../activities/database/pools";
+import { provisionedBytes } from "../pool-capacity";
 import type { ApiContext } from "../use-cases/context";
 import { assignPool, createPool, deletePool, listPoolFiles, requirePool, unassignPool, updatePool } from "../use-cases/pools";
 import { presentPool } from "../presenters";
@@ -10,7 +10,8 @@ import { sendAccepted } from "./accepted";
 export function poolRoutes(ctx: ApiContext): Router {
   const router = Router();
   const include = { hosts: true, _count: { select: { volumes: true } } } as const;
-  const load = async (poolId: string) => presentPool(await ctx.prisma.storagePool.findUniqueOrThrow({ where: { id: poolId }, include }), freshSince(ctx.config));
+  const present = async (pool: Parameters<typeof presentPool>[0]) => presentPool(pool, ctx.config, await provisionedBytes(ctx.prisma, pool.id));
+  const load = async (poolId: string) => present(await ctx.prisma.storagePool.findUniqueOrThrow({ where: { id: poolId }, include }));
 
   router.post("/", async (req, res) => {
     const body = parse(createPoolBody, req.body, "body");
@@ -21,8 +22,7 @@ export function poolRoutes(ctx: ApiContext): Router {
 
   router.get("/", async (_req, res) => {
     const pools = await ctx.prisma.storagePool.findMany({ orderBy: { name: "asc" }, include });
-    const since = freshSince(ctx.config);
-    res.json({ items: pools.map((p) => presentPool(p, since)) });
+    res.json({ items: await Promise.all(pools.map(present)) });
   });
 
   router.get("/:id", async (req, res) => {

@@ -71,7 +71,7 @@ export async function createPool(ctx: ApiContext, body: CreatePoolBody, user: st
     inTransaction: async (tx) => {
       await requireFreeName(tx, body.name);
       await requireHosts(tx, hostIds);
-      await tx.storagePool.create({ data: { id: poolId, name: body.name, kind: body.kind, config: body.config } });
+      await tx.storagePool.create({ data: { id: poolId, name: body.name, kind: body.kind, config: body.config, provisioningRatio: body.provisioningRatio ?? null } });
       if (body.secrets && Object.keys(body.secrets).length) {
         await tx.storagePoolSecret.create({ data: { poolId, values: body.secrets as Prisma.InputJsonValue } });
       }
@@ -97,7 +97,8 @@ export async function updatePool(ctx: ApiContext, poolId: string, body: UpdatePo
       const values = parse(poolSecretSchemas[pool.kind], body.secrets, "secrets") as Prisma.InputJsonValue;
       await tx.storagePoolSecret.upsert({ where: { poolId }, create: { poolId, values }, update: { values } });
     }
-    await tx.storagePool.update({ where: { id: poolId }, data: { ...(body.name ? { name: body.name } : {}), ...(config ? { config } : {}) } });
+    const ratio = body.provisioningRatio !== undefined ? { provisioningRatio: body.provisioningRatio } : {};
+    await tx.storagePool.update({ where: { id: poolId }, data: { ...(body.name ? { name: body.name } : {}), ...(config ? { config } : {}), ...ratio } });
   });
 }
 

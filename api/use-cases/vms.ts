@@ -7,6 +7,7 @@ import type { VmPowerAction } from "../../common/operations";
 import type { CreateVmInput } from "../../workflows/create-vm";
 import type { DeleteVmInput } from "../../workflows/delete-vm";
 import type { PowerVmInput } from "../../workflows/power-vm";
+import { expectPoolsRoom } from "../pool-capacity";
 import { ApiError } from "../problem";
 import type { CreateVmBody } from "../schemas";
 import { hostTimeouts, type ApiContext } from "./context";
@@ -85,6 +86,15 @@ async function requireBaseImage(ctx: ApiContext, body: CreateVmBody): Promise<vo
   throw new ApiError("VALIDATION_FAILED", `baseImage ${body.baseImage} does not exist in ${body.poolId ? `pool ${body.poolId}` : "any online host's local pool"}`);
 }
 
+/** What the VM's disks provision, by pool: its data disks, and its boot disk when its pool is known now. */
+function diskNeeds(body: CreateVmBody, bootPoolId: string | null): Map<string, bigint> {
+  const needs = new Map<string, bigint>();
+  const add = (poolId: string, sizeGiB: number) => needs.set(poolId, (needs.get(poolId) ?? 0n) + BigInt(sizeGiB) * BigInt(GiB));
+  if (bootPoolId) add(bootPoolId, body.diskSizeGiB);
+  for (const disk of body.disks ?? []) add(disk.poolId, disk.sizeGiB);
+  return needs;
+}
+
 /** Records the VM, its boot volume and data disks (ids chosen here, before any side effect) and starts createVm. */
 export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string, idempotencyKey?: string): Promise<StartedOperation & { vmId: string }> {
   const vmId = randomUUID();
@@ -110,6 +120,7 @@ export async function createVm(ctx: ApiContext, body: CreateVmBody, user: string
         throw new ApiError("VALIDATION_FAILED", `pool ${body.poolId} does not exist`);
       }
       const boot = await bootImageOf(tx, body);
+      await expectPoolsRoom(tx, ctx.config, diskNeeds(body, boot.poolId));
       await tx.vm.create({
         data: {
           id: vmId,

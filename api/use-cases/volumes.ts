@@ -8,6 +8,7 @@ import type { DeleteVolumeInput } from "../../workflows/delete-volume";
 import type { DetachVolumeInput } from "../../workflows/detach-volume";
 import type { ResizeVolumeInput } from "../../workflows/resize-volume";
 import { lockVolumeRow } from "../../activities/database/volumes";
+import { expectPoolRoom } from "../pool-capacity";
 import { UNFINISHED_OPERATION_STATES } from "../../common/operation-outbox";
 import { HOST_ID, VM_ID } from "../../common/search-attributes";
 import { ApiError } from "../problem";
@@ -121,6 +122,7 @@ export async function createVolume(ctx: ApiContext, body: CreateVolumeBody, user
     searchAttributes: [],
     inTransaction: async (tx) => {
       if (!(await tx.storagePool.findUnique({ where: { id: body.poolId } }))) throw new ApiError("VALIDATION_FAILED", `pool ${body.poolId} does not exist`);
+      await expectPoolRoom(tx, ctx.config, body.poolId, sizeBytes);
       const lun = offers ? await assignLun(tx, body.poolId, offers, sizeBytes) : null;
       await tx.volume.create({ data: { id: volumeId, name: body.name, poolId: body.poolId, sizeBytes, lun } });
     },
@@ -182,6 +184,7 @@ export async function resizeVolume(ctx: ApiContext, volumeId: string, sizeGiB: n
     workflowArgs: (operationId): [ResizeVolumeInput] => [{ operationId, volumeId, sizeBytes, timeouts: hostTimeouts(ctx) }],
     summary: `Grow volume ${volume.name} to ${sizeGiB} GiB`,
     searchAttributes: volumeAttributes(volume),
+    inTransaction: (tx) => expectPoolRoom(tx, ctx.config, volume.poolId, BigInt(sizeBytes) - volume.sizeBytes),
   });
 }
 
@@ -221,6 +224,8 @@ export async function cloneVolume(
       expectReady(now);
       expectDetached(now);
       await refuseWhileDeleting(tx, now);
+      // A linked clone is thin too: it may grow to the full size of its source.
+      await expectPoolRoom(tx, ctx.config, source.poolId, source.sizeBytes);
       await tx.volume.create({
         data: {
           id: volumeId,
