@@ -52,8 +52,14 @@ function exists(kind: "netns" | "link", name: string): boolean {
 /** Removes the namespace and its veth pair; nothing to do when a previous run already did. */
 export function removeNamespaceNetwork(net: NamespaceNetwork): void {
   if (exists("netns", net.namespace)) ip("netns", "delete", net.namespace);
-  // Deleting the namespace destroys its end, and with it the pair; a half-made pair may remain.
-  if (exists("link", net.hostSide)) ip("link", "delete", net.hostSide);
+  // Deleting the namespace destroys its end, and with it the pair, but the kernel does that
+  // asynchronously: the link may vanish between the check and the delete. A half-made pair may remain.
+  if (!exists("link", net.hostSide)) return;
+  try {
+    ip("link", "delete", net.hostSide);
+  } catch (err) {
+    if (!/Cannot find device/.test(String((err as { stderr?: Buffer }).stderr ?? ""))) throw err;
+  }
 }
 
 /** Makes the namespace afresh (whatever a killed run left) in a few milliseconds. */
